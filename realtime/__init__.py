@@ -1,0 +1,1 @@
+"""Capture loop, sources, sinks and temporal work. Never imports TensorFlow."""

@@ -1,0 +1,36 @@
+"""The one frame type that flows from sources through the pipeline to sinks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """An RGB uint8 HxWx3 image with its presentation time in seconds and its index.
+
+    BGR exists only inside OpenCV I/O code; every Frame is RGB."""
+
+    image: np.ndarray
+    pts: float
+    index: int
+
+
+class FrameProcessor(Protocol):
+    """What the pipeline calls per frame: RGB uint8 HxWx3 in, RGB uint8 HxWx3 out."""
+
+    def __call__(self, image: np.ndarray) -> np.ndarray: ...
+
+
+class ControllableStylizer(FrameProcessor, Protocol):
+    """A FrameProcessor whose style, strength and colour mode can change between frames
+    (the webcam keys and the browser controls drive these)."""
+
+    style_names: Sequence[str]
+    style_index: int
+    strength: float
+    preserve_color: bool
