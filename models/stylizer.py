@@ -1,0 +1,303 @@
+"""The fast stylizer: a cached SavedModel, a style representation computed once per style,
+and a per-frame `tf.function` whose input_signature has `None` height and width, so a new
+frame size never retraces.
+
+Contract: frames are RGB uint8 HxWx3 in, RGB uint8 HxWx3 out (same size); internally
+float32 RGB in [0, 1], NHWC.
+
+Three model kinds share one interface (`style_rep(image)` and `transform(content, rep)`):
+- "magenta": our cached Hub-format model, or any model with `predict_style`/`transform`
+  signatures. The representation is the 100-d bottleneck; blends and strength are
+  weighted sums of bottlenecks (Magenta's identity interpolation).
+- "combined": a Hub model with only `model(content, style)[0]` (e.g. the real
+  tfhub.dev handle). The representation is the preprocessed 256x256 style image; strength
+  falls back to blending pixels with the content, and blends are refused.
+- "presets": the 26-style network; the representation is the 26 preset weights; strength
+  blends pixels (the network has no identity style).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from models import cache
+from models.device import DevicePlan, plan_device, visible_gpus
+from models.styles import NUM_PRESETS, StyleSpec, parse_style
+from realtime.errors import UserError
+from realtime.images import load_image
+
+STYLE_SIZE = 256
+CONTENT_BOTTLENECK_EVERY = 15  # frames between refreshes of the content's own bottleneck
+
+
+def preprocess_style(rgb: np.ndarray) -> np.ndarray:
+    """RGB uint8 -> [1,256,256,3] float32 in [0,1]: centre square crop, area resize and the
+    3x3 average-pool smoothing of the TF Hub tutorial."""
+    h, w = rgb.shape[:2]
+    s = min(h, w)
+    y, x = (h - s) // 2, (w - s) // 2
+    sq = cv2.resize(
+        rgb[y : y + s, x : x + s], (STYLE_SIZE, STYLE_SIZE), interpolation=cv2.INTER_AREA
+    )
+    f = sq.astype(np.float32) / 255.0
+    return cv2.blur(f, (3, 3), borderType=cv2.BORDER_REPLICATE)[None]
+
+
+@dataclass
+class _Model:
+    kind: str  # magenta | combined | presets
+    module: object
+    model_id: str  # keys the on-disk style cache
+
+    def rep_spec(self) -> tf.TensorSpec:
+        shape = {"magenta": [1, 1, 1, 100], "combined": [1, STYLE_SIZE, STYLE_SIZE, 3]}
+        return tf.TensorSpec(shape.get(self.kind, [1, NUM_PRESETS]), tf.float32)
+
+    def transform(self, content: tf.Tensor, rep: tf.Tensor) -> tf.Tensor:
+        if self.kind == "combined":
+            return self.module(content, rep)[0]
+        return self.module.transform(content, rep)
+
+
+def _hub_models(hub_handle: str | None) -> dict[str, _Model]:
+    """The user's --hub-handle model, standing in for our cached arbitrary-style one."""
+    models: dict[str, _Model] = {}
+    if hub_handle is None:
+        return models
+    import tensorflow_hub as hub
+
+    try:
+        module = hub.load(hub_handle)
+    except Exception as e:  # network, format, missing path: all the user's to fix
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(
+            f"--hub-handle {hub_handle}: cannot load it ({first}); give a SavedModel folder "
+            "or a TF Hub URL with the Magenta calling convention (needs network access)"
+        ) from None
+    kind = (
+        "magenta"
+        if hasattr(module, "predict_style") and hasattr(module, "transform")
+        else "combined"
+    )
+    if kind == "combined" and not callable(module):
+        raise UserError(
+            f"--hub-handle {hub_handle}: the model has neither predict_style/transform nor a "
+            "__call__(content, style); it is not a Magenta-style stylization model"
+        )
+    models["magenta"] = _Model(
+        kind, module, "hub-" + hashlib.sha256(hub_handle.encode()).hexdigest()[:16]
+    )
+    return models
+
+
+class Stylizer:
+    """Stylizes frames with one of several styles. Satisfies realtime's
+    ControllableStylizer: `style_index`, `strength` and `preserve_color` may change
+    between frames, and switching style costs nothing (all representations are computed
+    at construction)."""
+
+    def __init__(
+        self,
+        styles: Sequence[str],
+        *,
+        strength: float = 1.0,
+        preserve_color: bool = False,
+        hub_handle: str | None = None,
+        jit_compile: bool | None = None,
+        fixed_shape: bool = True,
+        device: str | None = None,
+    ):
+        specs = [parse_style(s) for s in (styles or ["preset:7"])]
+        self.plan: DevicePlan = plan_device(
+            visible_gpus(), requested=device, jit_compile=jit_compile, fixed_shape=fixed_shape
+        )
+        if self.plan.mixed_precision:
+            tf.config.optimizer.set_experimental_options({"auto_mixed_precision": True})
+        self._models = _hub_models(hub_handle)
+        self.specs = specs
+        self.style_names = [s.name for s in specs]
+        self._reps = [self._rep_for(s) for s in specs]
+        self._fns: dict[str, tf.types.experimental.GenericFunction] = {}
+        self.trace_count = 0  # Python-side traces of the per-frame function (tests read it)
+        self.style_index = 0
+        self.strength = strength
+        self.preserve_color = preserve_color
+        self._content_rep: np.ndarray | None = None
+        self._frames_since_content = 0
+        self._lock = threading.Lock()
+
+    # --- styles ---------------------------------------------------------------------------
+
+    @property
+    def strength(self) -> float:
+        return self._strength
+
+    @strength.setter
+    def strength(self, value: float) -> None:
+        if not 0.0 <= value <= 1.0:
+            raise UserError(f"--strength {value}: give a number from 0 to 1")
+        self._strength = float(value)
+
+    @property
+    def style_index(self) -> int:
+        return self._style_index
+
+    @style_index.setter
+    def style_index(self, value: int) -> None:
+        self._style_index = int(value) % len(self.specs)
+
+    def _model(self, kind: str) -> _Model:
+        if kind not in self._models:
+            self._models[kind] = _Model(kind, cache.load(kind), kind)
+        return self._models[kind]
+
+    def _rep_for(self, spec: StyleSpec) -> tuple[_Model, np.ndarray]:
+        if spec.is_preset:
+            model = self._model("presets")
+            w = np.zeros((1, NUM_PRESETS), np.float32)
+            for item in spec.items:
+                w[0, item.preset] = item.weight
+            return model, w
+        model = self._model("magenta")
+        if model.kind == "combined" and len(spec.items) > 1:
+            raise UserError(
+                f"style '{spec.text}': this --hub-handle model has no predict_style signature, "
+                "so styles cannot be blended; give one style image"
+            )
+        reps = [
+            item.weight * self.style_rep_from_file(model, Path(item.source)) for item in spec.items
+        ]
+        return model, np.sum(reps, axis=0).astype(np.float32)
+
+    def style_rep_from_file(self, model: _Model, path: Path) -> np.ndarray:
+        """Representation of a style image, cached in memory and on disk by the sha256 of
+        the file's bytes (and the model)."""
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        key = f"{model.model_id}-{digest}"
+        if key in _REP_MEMORY:
+            return _REP_MEMORY[key]
+        disk = cache.cache_dir() / "styles" / f"{key}.npy"
+        rep = None
+        if disk.is_file():
+            try:
+                rep = np.load(disk)
+            except (OSError, ValueError):
+                rep = None
+        if rep is None or rep.shape != tuple(model.rep_spec().shape):
+            rep = self._compute_rep(model, load_image(path)[0])
+            _save_npy(disk, rep)
+        _REP_MEMORY[key] = rep
+        return rep
+
+    def _compute_rep(self, model: _Model, rgb: np.ndarray) -> np.ndarray:
+        style = preprocess_style(rgb)
+        if model.kind == "combined":
+            return style
+        with tf.device(self.plan.device):
+            return model.module.predict_style(tf.constant(style)).numpy()
+
+    # --- frames ---------------------------------------------------------------------------
+
+    def _fn(self, model: _Model) -> tf.types.experimental.GenericFunction:
+        if model.kind not in self._fns:
+
+            def per_frame(content: tf.Tensor, rep: tf.Tensor) -> tf.Tensor:
+                self.trace_count += 1  # runs only while tracing
+                return model.transform(content, rep)
+
+            self._fns[model.kind] = tf.function(
+                per_frame,
+                input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32), model.rep_spec()],
+                jit_compile=self.plan.jit_compile,
+                reduce_retracing=True,
+            )
+        return self._fns[model.kind]
+
+    def stylize_float(self, content: np.ndarray) -> np.ndarray:
+        """[1,H,W,3] float32 RGB in [0,1] -> [1,H,W,3] float32 RGB in [0,1]."""
+        with self._lock:
+            model, rep = self._reps[self.style_index]
+            w = self.strength
+            if w < 1.0 and model.kind == "magenta":
+                rep = (1.0 - w) * self._content_bottleneck(model, content) + w * rep
+            with tf.device(self.plan.device):
+                out = self._fn(model)(tf.constant(content), tf.constant(rep, tf.float32)).numpy()
+            if w < 1.0 and model.kind != "magenta":
+                out = w * out + (1.0 - w) * content
+        return out
+
+    def _content_bottleneck(self, model: _Model, content: np.ndarray) -> np.ndarray:
+        # The content's own style changes slowly along a video: refresh it every few frames
+        # rather than running the predictor on every one.
+        if self._content_rep is None or self._frames_since_content >= CONTENT_BOTTLENECK_EVERY:
+            rgb = (content[0] * 255.0 + 0.5).astype(np.uint8)
+            self._content_rep = self._compute_rep(model, rgb)
+            self._frames_since_content = 0
+        self._frames_since_content += 1
+        return self._content_rep
+
+    def reset_content(self) -> None:
+        """Forget the content bottleneck (call between unrelated images or on a scene cut)."""
+        self._content_rep = None
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """RGB uint8 HxWx3 -> stylized RGB uint8 HxWx3 of the same size."""
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"expected RGB uint8 HxWx3, got {image.dtype} {image.shape}")
+        out = self.stylize_float(image[None].astype(np.float32) / 255.0)[0]
+        rgb = (np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        return preserve_colors(image, rgb) if self.preserve_color else rgb
+
+
+def preserve_colors(original: np.ndarray, stylized: np.ndarray) -> np.ndarray:
+    """Stylized luminance with the original's chroma (YCrCb), both RGB uint8."""
+    o = cv2.cvtColor(original, cv2.COLOR_RGB2YCrCb)
+    s = cv2.cvtColor(stylized, cv2.COLOR_RGB2YCrCb)
+    o[:, :, 0] = s[:, :, 0]
+    return cv2.cvtColor(o, cv2.COLOR_YCrCb2RGB)
+
+
+_REP_MEMORY: dict[str, np.ndarray] = {}
+
+
+def _save_npy(path: Path, arr: np.ndarray) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy")
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, arr)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # the disk cache is an optimisation; the style still works without it
+
+
+def load_stylizer(
+    styles: Sequence[str],
+    *,
+    strength: float = 1.0,
+    preserve_color: bool = False,
+    hub_handle: str | None = None,
+    jit_compile: bool | None = None,
+    fixed_shape: bool = True,
+    device: str | None = None,
+) -> Stylizer:
+    """Build a Stylizer for one or more style specs (see models.styles)."""
+    return Stylizer(
+        styles,
+        strength=strength,
+        preserve_color=preserve_color,
+        hub_handle=hub_handle,
+        jit_compile=jit_compile,
+        fixed_shape=fixed_shape,
+        device=device,
+    )
