@@ -8,6 +8,7 @@ imports what it needs only when it runs.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -44,7 +45,18 @@ def _add_style_args(p: argparse.ArgumentParser) -> None:
         "bundled one (e.g. https://tfhub.dev/google/magenta/"
         "arbitrary-image-stylization-v1-256/2)",
     )
-    p.add_argument("--jit", action="store_true", help="compile the per-frame call with XLA")
+    p.add_argument(
+        "--jit",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="compile the per-frame call with XLA (default: on for video and webcam, where "
+        "the frame size is fixed, and on any GPU; off for still images)",
+    )
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (a GPU when TensorFlow sees one, else the CPU), cpu, gpu or gpu:N",
+    )
 
 
 def _run_image(a: argparse.Namespace) -> int:
@@ -61,6 +73,7 @@ def _run_image(a: argparse.Namespace) -> int:
         as_json=a.json,
         hub_handle=a.hub_handle,
         jit_compile=a.jit,
+        device=a.device,
     )
 
 
@@ -121,7 +134,143 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_demo)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_demo, _add_image, _add_models]
+def _run_evaluate(a: argparse.Namespace) -> int:
+    from realtime.evaluate_job import evaluate
+
+    return evaluate(a.source, a.stylized, plot=a.plot, as_json=a.json, flow=a.flow)
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="measure flicker: warping error of a stylized video against its source's flow",
+        description="Warping error (Lai et al. 2018) of STYLIZED against the optical flow of "
+        "SOURCE: occluded pixels and motion boundaries are left out, RGB in [0, 1]. Lower is "
+        "steadier; compare videos made from the same source.",
+    )
+    p.add_argument("source", metavar="SOURCE", help="the original video")
+    p.add_argument("stylized", metavar="STYLIZED", help="the stylized video made from SOURCE")
+    p.add_argument("--plot", metavar="OUT.png", help="write the per-frame curve as a PNG")
+    p.add_argument(
+        "--flow",
+        choices=["medium", "fast", "farneback"],
+        default="medium",
+        help="optical flow on the source: DIS preset or Farneback (default: medium)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON with per-pair values")
+    p.set_defaults(func=_run_evaluate)
+
+
+def _run_video(a: argparse.Namespace) -> int:
+    from realtime.video_job import convert_video
+
+    return convert_video(
+        a.input,
+        a.output,
+        styles=a.style or ["preset:7"],
+        strength=a.strength,
+        preserve_color=a.preserve_color,
+        hub_handle=a.hub_handle,
+        jit_compile=a.jit,
+        device=a.device,
+        start=a.start,
+        end=a.end,
+        size=a.size,
+        fps=a.fps,
+        crf=a.crf,
+        as_json=a.json,
+    )
+
+
+def _add_video(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "video",
+        help="stylize a video file (audio kept) or a folder/pattern of frames",
+        description="Stylize a video file into H.264 (yuv420p) at the source's frame rate and "
+        "timing, with its audio. Ctrl-C leaves a playable file of the frames done so far. "
+        "INPUT and OUTPUT may also be a folder of images or a pattern like frames/%%05d.png.",
+    )
+    p.add_argument("input", metavar="INPUT", help="video file or URL, image folder or pattern")
+    p.add_argument(
+        "-o", "--output", required=True, help="OUT.mp4/.mov/.m4v/.mkv, a folder or a pattern"
+    )
+    _add_style_args(p)
+    p.add_argument("--start", type=float, metavar="SEC", help="start at this time (seconds)")
+    p.add_argument("--end", type=float, metavar="SEC", help="stop at this time (seconds)")
+    p.add_argument(
+        "--size", type=int, metavar="PX", help="long side of the output (default: input's)"
+    )
+    p.add_argument("--fps", type=float, help="frame rate of image-folder input (default 25)")
+    p.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    p.set_defaults(func=_run_video)
+
+
+def _run_webcam(a: argparse.Namespace) -> int:
+    from realtime.webcam_job import run_webcam
+
+    return run_webcam(
+        camera=a.camera,
+        source=a.source,
+        styles=a.style or ["preset:7"],
+        strength=a.strength,
+        preserve_color=a.preserve_color,
+        hub_handle=a.hub_handle,
+        jit_compile=a.jit,
+        device=a.device,
+        width=a.width,
+        height=a.height,
+        fps=a.fps,
+        size=a.size,
+        mirror=a.mirror,
+        headless=a.headless,
+        fullscreen=a.fullscreen,
+        record=a.output,
+        snapshot_dir=a.snapshot_dir,
+        max_seconds=a.duration,
+        max_frames=a.frames,
+        as_json=a.json,
+    )
+
+
+def _add_webcam(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "webcam",
+        help="live art filter: camera (or stream, file, test pattern) in a window",
+        description="Live style transfer in a window with a HUD. Keys: n/p style, +/- "
+        "strength, c preserve colour, space side by side, m mirror, s snapshot, r record, "
+        "f fullscreen, h help, q/Esc quit.",
+    )
+    p.add_argument("--camera", default="0", help="camera index or device path (default 0)")
+    p.add_argument(
+        "--source",
+        metavar="SRC",
+        help="use a video file, image folder, stream URL or 'testpattern' instead of a camera",
+    )
+    _add_style_args(p)
+    p.add_argument("--width", type=int, help="requested capture width")
+    p.add_argument("--height", type=int, help="requested capture height")
+    p.add_argument("--fps", type=float, help="requested capture frame rate")
+    p.add_argument("--size", type=int, metavar="PX", help="long side frames are stylized at")
+    p.add_argument("--mirror", action="store_true", help="start mirrored (selfie view)")
+    p.add_argument("--headless", action="store_true", help="no window (print stats; -o records)")
+    p.add_argument("--fullscreen", action="store_true", help="start fullscreen")
+    p.add_argument("-o", "--output", metavar="OUT.mp4", help="record the stylized stream")
+    p.add_argument("--snapshot-dir", default=".", help="folder for snapshots and r-key recordings")
+    p.add_argument("--duration", type=float, metavar="SEC", help="stop after this many seconds")
+    p.add_argument("--frames", type=int, help="stop after this many frames")
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    p.set_defaults(func=_run_webcam)
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_demo,
+    _add_image,
+    _add_models,
+    _add_evaluate,
+    _add_video,
+    _add_webcam,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) is noise to a user.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from realtime.errors import UserError
 
     try:

