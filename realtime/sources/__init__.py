@@ -1,0 +1,64 @@
+"""Sources: each an iterator of Frames and a context manager (see base.Source)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from realtime.sources.base import Source
+
+
+def open_file_source(
+    spec: str,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    size: int | None = None,
+    fps: float | None = None,
+) -> Source:
+    """A never-dropping source for a video file or URL, a folder of images or a
+    printf-style pattern (frames/%05d.png)."""
+    from realtime.sources.image_folder import ImageFolderSource, is_pattern
+
+    if is_pattern(spec) or Path(spec).is_dir():
+        if start is not None or end is not None or size is not None:
+            from realtime.errors import UserError
+
+            raise UserError(f"{spec}: --start/--end/--size apply to video files, not frames")
+        return ImageFolderSource(spec, fps=fps or 25.0)
+    from realtime.sources.video_file import VideoFileSource
+
+    return VideoFileSource(spec, start=start, end=end, size=size)
+
+
+def open_live_source(
+    spec: str | int | None,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    fps: float | None = None,
+) -> Source:
+    """A live source: camera index/path (default camera 0), `testpattern`, a stream URL,
+    or a video file / image folder played back paced at its own rate."""
+    from realtime.sources.stream import NetworkStreamSource, is_url
+    from realtime.sources.test_pattern import TestPatternSource
+    from realtime.sources.webcam import WebcamSource
+
+    if spec is None:
+        return WebcamSource(0, width=width, height=height, fps=fps)
+    s = str(spec)
+    if s.lower() in ("testpattern", "test", "pattern"):
+        return TestPatternSource(width or 640, height or 480, fps or 30.0)
+    if is_url(s):
+        return NetworkStreamSource(s)
+    if s.isdigit() or s.startswith("/dev/video"):
+        return WebcamSource(s, width=width, height=height, fps=fps)
+    if os.path.exists(s) or "%" in s:
+        from realtime.sources.playback import PlaybackSource
+
+        return PlaybackSource(open_file_source(s, fps=fps))
+    from realtime.errors import UserError
+
+    raise UserError(
+        f"{s}: not a camera index, URL, file or 'testpattern'; e.g. --source testpattern"
+    )

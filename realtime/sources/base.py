@@ -1,0 +1,34 @@
+"""What every source shares: an iterator of Frames that is also a context manager."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from realtime.frame import Frame
+
+
+class Source:
+    """Base of all sources. Subclasses implement `__iter__` and `close`.
+
+    `live` sources (cameras, streams, the paced test pattern) keep only the newest frame
+    and stamp each frame's pts on the monotonic clock: `pts_clock + frame.pts` is the
+    `time.monotonic()` at capture, which is how the pipeline measures capture-to-display
+    latency. File-like sources never drop a frame and leave `pts_clock` None."""
+
+    live: bool = False
+    pts_clock: float | None = None
+    fps: float | None = None
+    has_audio: bool = False
+    name: str = "source"
+
+    def __iter__(self) -> Iterator[Frame]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def close(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

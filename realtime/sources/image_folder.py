@@ -1,0 +1,79 @@
+"""Frames from a folder of images or a printf-style pattern (frame_%05d.png)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from realtime.bgr import bgr_to_rgb
+from realtime.errors import UserError
+from realtime.frame import Frame
+from realtime.sources.base import Source
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+_PRINTF = re.compile(r"%(0?\d*)d")
+
+
+def is_pattern(spec: str) -> bool:
+    return bool(_PRINTF.search(os.path.basename(spec)))
+
+
+def _natural_key(name: str) -> list:
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+
+def list_images(spec: str) -> list[Path]:
+    """The frames named by a folder (all images, natural order) or a printf pattern
+    (numbers in order; the first number found starts the sequence)."""
+    if is_pattern(spec):
+        folder = Path(os.path.dirname(spec) or ".")
+        base = os.path.basename(spec)
+        m = _PRINTF.search(base)
+        width = m.group(1)
+        digits = rf"\d{{{int(width)}}}" if width.startswith("0") and width != "0" else r"\d+"
+        rx = re.compile(re.escape(base[: m.start()]) + f"({digits})" + re.escape(base[m.end() :]))
+        if not folder.is_dir():
+            raise UserError(f"{spec}: folder {folder} does not exist")
+        found = sorted(
+            ((int(mm.group(1)), folder / n) for n in os.listdir(folder) if (mm := rx.fullmatch(n))),
+        )
+        files = [p for _, p in found]
+    else:
+        folder = Path(spec)
+        files = sorted(
+            (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.is_file()),
+            key=lambda p: _natural_key(p.name),
+        )
+    if not files:
+        raise UserError(
+            f"{spec}: no images found; give a folder of .png/.jpg frames or a pattern "
+            "like frames/%05d.png"
+        )
+    return files
+
+
+class ImageFolderSource(Source):
+    live = False
+
+    def __init__(self, spec: str, *, fps: float = 25.0) -> None:
+        self.spec = spec
+        self.name = spec
+        self.files = list_images(spec)
+        self.fps = float(fps)
+        self.frame_count = len(self.files)
+        self.duration = len(self.files) / self.fps
+        self.has_audio = False
+
+    def __iter__(self) -> Iterator[Frame]:
+        import cv2
+
+        for i, path in enumerate(self.files):
+            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise UserError(f"{path}: not a readable image; remove or replace it")
+            yield Frame(image=bgr_to_rgb(bgr), pts=i / self.fps, index=i)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,295 @@
+"""Sources: video file (timing, rotation, 10-bit, seeking, bad input), image folders,
+the test pattern, and the webcam and network stream through a fake cv2.VideoCapture."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from itertools import pairwise
+from typing import ClassVar
+
+import numpy as np
+import pytest
+from video_clips import child_ffmpegs, make_clip, read_frames, run_ffmpeg, stream_times
+
+from realtime.errors import UserError
+from realtime.sources.image_folder import ImageFolderSource
+from realtime.sources.test_pattern import TestPatternSource
+from realtime.sources.video_file import VideoFileSource
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    d = tmp_path_factory.mktemp("src_clips")
+    return {
+        "cfr": make_clip(d / "cfr.mp4", fps=25, seconds=1.2, audio_seconds=1.5),
+        "vfr": make_clip(d / "vfr.mp4", fps=30, seconds=1.0, vfr_gap=0.25),
+        "rot": make_clip(d / "rot.mp4", size=(96, 64), seconds=0.4, rotation=90),
+        "ten": make_clip(d / "ten.mp4", seconds=0.4, pix_fmt="yuv420p10le"),
+        "dir": d,
+    }
+
+
+def test_video_file_frames_and_timestamps_match_the_file(clips):
+    truth = stream_times(clips["cfr"])
+    with VideoFileSource(str(clips["cfr"])) as src:
+        frames = list(src)
+        assert src.fps == 25 and src.has_audio and src.rotation == 0
+        assert src.time_base is not None and src.time_base.denominator > 25
+        assert src.frame_count == len(frames) == truth.count == 30
+    assert [f.index for f in frames] == list(range(30))
+    assert np.allclose([f.pts for f in frames], truth.pts, atol=1e-6)
+    # pixels are exactly what ffmpeg itself decodes
+    assert np.array_equal(np.stack([f.image for f in frames]), read_frames(clips["cfr"]))
+
+
+def test_variable_frame_rate_keeps_its_timing(clips):
+    truth = stream_times(clips["vfr"])
+    with VideoFileSource(str(clips["vfr"])) as src:
+        pts = [f.pts for f in src]
+        assert src.info.is_vfr
+    assert len(pts) == truth.count == 30
+    assert np.allclose(pts, truth.pts, atol=1e-6)
+    gaps = np.diff(pts)
+    assert gaps.max() > 0.25 and gaps.max() == pytest.approx(np.diff(truth.pts).max())
+
+
+def test_rotated_phone_video_comes_out_upright(clips):
+    plain = read_frames(clips["dir"] / "plain_rot.mp4")
+    with VideoFileSource(str(clips["rot"])) as src:
+        assert src.rotation == 90
+        assert (src.width, src.height) == (64, 96)
+        frames = np.stack([f.image for f in src])
+    assert frames.shape[1:] == (96, 64, 3)
+    # display matrix 90 = counter-clockwise: the stored picture turned a quarter left
+    expected = np.rot90(plain, k=1, axes=(1, 2))
+    assert np.abs(frames.astype(int) - expected).mean() < 2
+
+
+def test_ten_bit_input_becomes_8_bit_with_a_warning(clips, caplog):
+    with caplog.at_level(logging.WARNING), VideoFileSource(str(clips["ten"])) as src:
+        frames = [f.image for f in src]
+    assert "10-bit" in caplog.text
+    assert frames[0].dtype == np.uint8 and len(frames) == 12
+    assert frames[0].std() > 20  # a real picture, not a black frame
+
+
+def test_start_end_and_size(clips):
+    with VideoFileSource(str(clips["cfr"]), start=0.4, end=0.8, size=48) as src:
+        frames = list(src)
+        assert src.audio_origin == pytest.approx(0.4)
+    assert len(frames) == 10  # 0.4 s at 25 fps
+    assert frames[0].image.shape == (32, 48, 3)
+    assert frames[0].pts == pytest.approx(0.0, abs=1e-3)
+    import cv2
+
+    full = read_frames(clips["cfr"])
+    diffs = [
+        np.abs(
+            frames[0].image.astype(int) - cv2.resize(f, (48, 32), interpolation=cv2.INTER_AREA)
+        ).mean()
+        for f in full
+    ]
+    assert int(np.argmin(diffs)) == 10  # the file's frame at t = 0.4 s comes first
+
+
+@pytest.mark.parametrize(
+    "name, content, needle",
+    [
+        ("missing.mp4", None, "no such file"),
+        ("notes.txt", b"hello, not a video", "not a readable video"),
+        ("empty.mp4", b"", "not a readable video"),
+    ],
+)
+def test_bad_inputs_raise_one_line_user_errors(tmp_path, name, content, needle):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(UserError) as e:
+        VideoFileSource(str(path))
+    msg = str(e.value)
+    assert needle in msg and name in msg and "\n" not in msg
+
+
+def test_audio_only_and_truncated_files(tmp_path, clips):
+    audio = tmp_path / "tone.m4a"
+    run_ffmpeg("-f", "lavfi", "-i", "sine=duration=0.5", "-c:a", "aac", str(audio))
+    with pytest.raises(UserError, match="no video stream"):
+        VideoFileSource(str(audio))
+    # an mp4 cut before its index (moov at the end) cannot be opened
+    big = make_clip(tmp_path / "big.mp4", size=(160, 120), seconds=1.0)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(big.read_bytes()[: big.stat().st_size // 2])
+    with pytest.raises(UserError, match=r"cut\.mp4"):
+        VideoFileSource(str(cut))
+
+
+def test_stream_cut_mid_frame_ends_cleanly(tmp_path, caplog):
+    ts = tmp_path / "clip.ts"
+    run_ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=96x64:rate=30:duration=2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        str(ts),
+    )
+    cut = tmp_path / "cut.ts"
+    cut.write_bytes(ts.read_bytes()[: int(ts.stat().st_size * 0.6)])
+    with VideoFileSource(str(cut)) as src:
+        frames = list(src)
+    assert 10 < len(frames) < 60
+    assert all(f.image.shape == (64, 96, 3) for f in frames)
+
+
+def test_closing_mid_file_leaves_no_thread_or_ffmpeg(clips):
+    before = set(threading.enumerate())
+    src = VideoFileSource(str(clips["cfr"]), queue_size=2)
+    it = iter(src)
+    next(it)
+    assert child_ffmpegs()  # the decoder runs
+    src.close()
+    assert child_ffmpegs() == []
+    assert set(threading.enumerate()) <= before
+
+
+def test_image_folder_and_pattern(tmp_path):
+    import cv2
+
+    for i in (1, 2, 10):  # natural order: 1, 2, 10
+        img = np.full((8, 12, 3), i * 20, np.uint8)
+        img[..., 0] = 255  # BGR blue
+        cv2.imwrite(str(tmp_path / f"f{i}.png"), img)
+    (tmp_path / "readme.txt").write_text("not an image")
+    src = ImageFolderSource(str(tmp_path), fps=10)
+    frames = list(src)
+    assert [int(f.image[0, 0, 1]) for f in frames] == [20, 40, 200]
+    assert frames[0].image[0, 0, 2] == 255  # blue ends up in the RGB blue channel
+    assert [f.pts for f in frames] == pytest.approx([0, 0.1, 0.2])
+    pat = ImageFolderSource(str(tmp_path / "f%d.png"))
+    assert len(list(pat)) == 3
+    with pytest.raises(UserError, match="no images"):
+        ImageFolderSource(str(tmp_path / "g%04d.png"))
+
+
+def test_test_pattern_moves_and_is_deterministic():
+    a = [f.image for f in TestPatternSource(64, 48, 30, frames=5, paced=False)]
+    b = [f.image for f in TestPatternSource(64, 48, 30, frames=5, paced=False)]
+    assert len(a) == 5 and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert np.abs(a[0].astype(int) - a[4]).mean() > 3
+
+
+def test_paced_test_pattern_is_live_and_keeps_only_the_newest():
+    src = TestPatternSource(64, 48, fps=100, frames=40)
+    got = []
+    with src:
+        for f in src:
+            got.append(f)
+            time.sleep(0.05)  # a consumer 5x slower than the source
+    assert src.live and src.pts_clock is not None
+    assert len(got) < 20 and src.dropped > 10
+    idx = [f.index for f in got]
+    assert idx == sorted(idx)
+
+
+class FakeCapture:
+    """Stands in for cv2.VideoCapture: BGR frames whose blue channel is the frame
+    number; `fail_after` reads then read() fails (a dropped stream)."""
+
+    opened = True
+    instances: ClassVar[list[FakeCapture]] = []
+    fail_after: int | None = None
+    max_open: int | None = None  # later connections fail to open
+
+    def __init__(self, device, api=None):
+        self.device = device
+        self.n = 0
+        self.released = False
+        FakeCapture.instances.append(self)
+        self.serial = len(FakeCapture.instances)
+
+    def isOpened(self):
+        return type(self).opened and (self.max_open is None or self.serial <= self.max_open)
+
+    def set(self, prop, value):
+        return True
+
+    def get(self, prop):
+        return 30.0
+
+    def read(self):
+        if self.fail_after is not None and self.n >= self.fail_after:
+            return False, None
+        time.sleep(0.002)
+        img = np.zeros((24, 32, 3), np.uint8)
+        img[..., 0] = self.n % 256  # blue
+        img[..., 2] = 7  # red
+        self.n += 1
+        return True, img
+
+    def release(self):
+        self.released = True
+
+
+@pytest.fixture
+def fake_cv2_capture(monkeypatch):
+    import cv2
+
+    FakeCapture.instances = []
+    FakeCapture.opened = True
+    FakeCapture.fail_after = None
+    FakeCapture.max_open = None
+    monkeypatch.setattr(cv2, "VideoCapture", FakeCapture)
+    return FakeCapture
+
+
+def test_webcam_delivers_rgb_newest_frames(fake_cv2_capture):
+    from realtime.sources.webcam import WebcamSource
+
+    with WebcamSource(0, width=32, height=24) as cam:
+        got = []
+        for f in cam:
+            got.append(f)
+            time.sleep(0.03)
+            if len(got) == 5:
+                break
+    assert got[0].image[0, 0, 0] == 7  # red first: BGR was converted
+    blues = [int(f.image[0, 0, 2]) for f in got]
+    assert all(b2 - b1 > 1 for b1, b2 in pairwise(blues))  # stale skipped
+    assert fake_cv2_capture.instances[0].released
+
+
+def test_webcam_that_cannot_open_names_device_and_attempts(fake_cv2_capture):
+    from realtime.sources.webcam import WebcamSource
+
+    fake_cv2_capture.opened = False
+    with pytest.raises(UserError) as e:
+        WebcamSource(3)
+    msg = str(e.value)
+    assert "camera 3" in msg and "could not open" in msg and "--camera" in msg
+
+
+def test_stream_reconnects_then_gives_up(fake_cv2_capture, caplog):
+    from realtime.sources.stream import NetworkStreamSource
+
+    fake_cv2_capture.fail_after = 3
+    fake_cv2_capture.max_open = 3
+    src = NetworkStreamSource("rtsp://user:secret@cam.local/live", max_retries=2, first_delay=0.01)
+    assert "secret" not in src.name
+    with caplog.at_level(logging.WARNING), src:
+        frames = []
+        for f in src:
+            frames.append(f)
+            time.sleep(0.02)
+    # three connections give 3 frames each, then two reconnect attempts fail
+    assert src.reconnects == 2
+    assert len(fake_cv2_capture.instances) == 5
+    assert 3 <= len(frames) <= 9
+    assert "gave up after 2 attempts" in caplog.text
+    assert all(c.released for c in fake_cv2_capture.instances)
