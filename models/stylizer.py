@@ -127,7 +127,9 @@ class Stylizer:
         self.specs = specs
         self.style_names = [s.name for s in specs]
         self._reps = [self._rep_for(s) for s in specs]
-        self._fns: dict[str, tf.types.experimental.GenericFunction] = {}
+        self._fns: dict[tuple[str, bool], tf.types.experimental.GenericFunction] = {}
+        self._compiled: set[tuple] = set()
+        self._compiling: dict[tuple, threading.Thread] = {}
         self.trace_count = 0  # Python-side traces of the per-frame function (tests read it)
         self.style_index = 0
         self.strength = strength
@@ -208,20 +210,47 @@ class Stylizer:
 
     # --- frames ---------------------------------------------------------------------------
 
-    def _fn(self, model: _Model) -> tf.types.experimental.GenericFunction:
-        if model.kind not in self._fns:
+    def _fn(self, model: _Model, jit: bool) -> tf.types.experimental.GenericFunction:
+        key = (model.kind, jit)
+        if key not in self._fns:
 
             def per_frame(content: tf.Tensor, rep: tf.Tensor) -> tf.Tensor:
                 self.trace_count += 1  # runs only while tracing
                 return model.transform(content, rep)
 
-            self._fns[model.kind] = tf.function(
+            self._fns[key] = tf.function(
                 per_frame,
                 input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32), model.rep_spec()],
-                jit_compile=self.plan.jit_compile,
+                jit_compile=jit,
                 reduce_retracing=True,
             )
-        return self._fns[model.kind]
+        return self._fns[key]
+
+    def _run(self, model: _Model, content: tf.Tensor, rep: tf.Tensor) -> tf.Tensor:
+        """The XLA function once it is compiled for this frame shape; until then the plain
+        one, while a background thread compiles (seconds per shape on a CPU), so the first
+        frames of a stream are not held up."""
+        if not self.plan.jit_compile:
+            return self._fn(model, False)(content, rep)
+        key = (model.kind, tuple(content.shape))
+        if key in self._compiled:
+            return self._fn(model, True)(content, rep)
+        if key not in self._compiling:
+            self._compiling[key] = threading.Thread(
+                target=self._compile, args=(model, key, content, rep), daemon=True
+            )
+            self._compiling[key].start()
+        return self._fn(model, False)(content, rep)
+
+    def _compile(self, model: _Model, key: tuple, content: tf.Tensor, rep: tf.Tensor) -> None:
+        with tf.device(self.plan.device):
+            self._fn(model, True)(content, rep)
+        self._compiled.add(key)
+
+    def wait_compiled(self, timeout: float | None = None) -> None:
+        """Wait for background XLA compilations (benchmarks, and tidy shutdowns)."""
+        for t in list(self._compiling.values()):
+            t.join(timeout)
 
     def stylize_float(self, content: np.ndarray) -> np.ndarray:
         """[1,H,W,3] float32 RGB in [0,1] -> [1,H,W,3] float32 RGB in [0,1]."""
@@ -231,7 +260,8 @@ class Stylizer:
             if w < 1.0 and model.kind == "magenta":
                 rep = (1.0 - w) * self._content_bottleneck(model, content) + w * rep
             with tf.device(self.plan.device):
-                out = self._fn(model)(tf.constant(content), tf.constant(rep, tf.float32)).numpy()
+                out = self._run(model, tf.constant(content), tf.constant(rep, tf.float32))
+                out = out.numpy()
             if w < 1.0 and model.kind != "magenta":
                 out = w * out + (1.0 - w) * content
         return out
