@@ -40,7 +40,11 @@ def make_clip(
     when given. `vfr_gap` inserts a pause after frame 10 (variable frame rate);
     `rotation` adds a display-matrix rotation like a phone video."""
     w, h = size
-    args = ["-f", "lavfi", "-i", f"testsrc2=size={w}x{h}:rate={fps}:duration={seconds}"]
+    ew, eh = w + w % 2, h + h % 2  # testsrc2 makes even sizes: crop odd ones from it
+    src = f"testsrc2=size={ew}x{eh}:rate={fps}:duration={seconds}"
+    if (ew, eh) != (w, h):
+        src += f",format=rgb24,crop={w}:{h}:0:0"
+    args = ["-f", "lavfi", "-i", src]
     if audio_seconds:
         args += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={audio_seconds}"]
     if vfr_gap:

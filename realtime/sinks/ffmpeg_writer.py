@@ -1,0 +1,283 @@
+"""H.264 video file writer: frames go to the bundled ffmpeg, the source's audio is muxed in.
+
+How it works, and why:
+1. Frames are piped to ffmpeg as a Matroska stream (realtime/sinks/_mkv.py) so each keeps
+   its own timestamp: constant-rate sources come out at exactly their rate and time base
+   (`-enc_time_base`), variable-rate ones keep their timing, live recordings get
+   wall-clock timing. libx264, yuv420p. The encode goes to a NUT file next to the output:
+   NUT keeps any time base and is readable up to the last complete packet even if the
+   process is killed.
+2. On close, ffmpeg's stdin is closed (it flushes the encoder), then one stream-copy pass
+   muxes that video with the source's audio, cut to the video's duration (`-t` on the
+   audio input, so audio longer than the video is trimmed and audio shorter than it is
+   not stretched), into a temp file that is renamed over the output. Audio is copied
+   when the container takes the codec, else encoded to AAC. An interrupted run goes
+   through the same close, so the output holds every frame written and matching audio.
+3. Odd sizes: yuv420p needs even width and height, and H.264's crop window moves in
+   2-pixel steps in 4:2:0, so an odd frame gets one replicated column/row on the right/
+   bottom edge. The picture is never shifted, scaled or cropped; the file is at most one
+   pixel larger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import subprocess
+import tempfile
+import threading
+from collections import deque
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from realtime.errors import UserError
+from realtime.ffmpeg import FfmpegError, ffmpeg_exe, popen
+from realtime.frame import Frame
+from realtime.sinks._mkv import TICKS_PER_SECOND, frame_cluster_header, stream_header
+
+log = logging.getLogger(__name__)
+
+MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+# audio codecs each container takes as-is (anything else becomes AAC)
+_COPYABLE = {
+    "mp4": {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"},
+    "mov": {"aac", "mp3", "alac", "ac3", "eac3", "pcm_s16le", "pcm_s24le"},
+    "matroska": None,  # Matroska takes everything ffmpeg decodes
+}
+
+
+@dataclass(frozen=True)
+class AudioTrack:
+    """Where the output's audio comes from: `path`'s first audio stream from `start` s."""
+
+    path: str
+    start: float = 0.0
+    codec: str | None = None
+
+
+def check_video_output(path: str | Path) -> str:
+    """Return the muxer for `path` or raise UserError with the fix."""
+    p = Path(path)
+    muxer = MUXERS.get(p.suffix.lower())
+    if muxer is None:
+        raise UserError(
+            f"{path}: unsupported video output type '{p.suffix}'; use .mp4, .mov, .m4v or .mkv"
+        )
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"{path}: folder {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"{path}: folder {parent} is not writable; choose another output")
+    return muxer
+
+
+class FfmpegVideoWriter:
+    """Sink writing Frames (RGB uint8, pts seconds) to an H.264 file, with audio."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        fps: float | None = None,
+        time_base: Fraction | None = None,
+        audio: AudioTrack | None = None,
+        crf: int = 18,
+        preset: str = "fast",
+    ) -> None:
+        self.path = Path(path)
+        self.muxer = check_video_output(self.path)
+        self.fps = fps
+        self.time_base = time_base  # may be set until the first write
+        self.audio = audio
+        self.crf = crf
+        self.preset = preset
+        self.frames = 0
+        self.padded = False
+        self._shape: tuple[int, ...] | None = None
+        self._first_pts = 0.0
+        self._last_pts = 0.0
+        self._last_ticks = -1
+        self._last_interval: float | None = None
+        self._proc: subprocess.Popen | None = None
+        self._stderr: deque[str] = deque(maxlen=60)
+        self._stderr_thread: threading.Thread | None = None
+        self._tmp_video: str | None = None
+        self._closed = False
+        self.written = False  # True once the output file is in place
+
+    # -- helpers --------------------------------------------------------------------
+    def _tempname(self, suffix: str) -> str:
+        fd, name = tempfile.mkstemp(
+            prefix=f".{self.path.stem}.", suffix=f".part{suffix}", dir=self.path.parent or "."
+        )
+        os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(name, 0o666 & ~umask)  # mkstemp makes 0600; the output is an ordinary file
+        return name
+
+    def encode_command(self, width: int, height: int, out: str) -> list[str]:
+        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+        cmd += ["-f", "matroska", "-i", "pipe:0", "-map", "0:v:0"]
+        cmd += ["-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf)]
+        cmd += ["-pix_fmt", "yuv420p", "-fps_mode", "passthrough"]
+        if self.time_base is not None:
+            cmd += ["-enc_time_base:v", f"{self.time_base.numerator}/{self.time_base.denominator}"]
+        cmd += ["-f", "nut", out]
+        return cmd
+
+    def video_duration(self) -> float:
+        """Seconds from the first frame's start to the last frame's end."""
+        if not self.frames:
+            return 0.0
+        step = 1.0 / self.fps if self.fps else (self._last_interval or 1 / 30)
+        return self._last_pts - self._first_pts + step
+
+    def mux_command(self, video: str, out: str) -> list[str]:
+        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+        cmd += ["-i", video]
+        maps = ["-map", "0:v:0"]
+        codecs = ["-c:v", "copy"]
+        if self.audio is not None:
+            start = self.audio.start + self._first_pts
+            if start > 0:
+                cmd += ["-ss", f"{start:.6f}"]
+            cmd += ["-t", f"{self.video_duration():.6f}", "-i", self.audio.path]
+            maps += ["-map", "1:a:0"]
+            copyable = _COPYABLE[self.muxer]
+            if copyable is None or (self.audio.codec or "") in copyable:
+                codecs += ["-c:a", "copy"]
+            else:
+                codecs += ["-c:a", "aac", "-b:a", "192k"]
+        cmd += maps + codecs + ["-map_metadata", "-1"]
+        if self.muxer in ("mp4", "mov"):
+            cmd += ["-movflags", "+faststart"]
+        cmd += ["-f", self.muxer, out]
+        return cmd
+
+    def _drain(self) -> None:
+        assert self._proc is not None and self._proc.stderr is not None
+        for line in iter(self._proc.stderr.readline, b""):
+            self._stderr.append(line.decode("utf-8", "replace").rstrip())
+
+    def _open(self, height: int, width: int) -> None:
+        self._tmp_video = self._tempname(".nut")
+        ew, eh = width + width % 2, height + height % 2
+        self.padded = (ew, eh) != (width, height)
+        self._cmd = self.encode_command(ew, eh, self._tmp_video)
+        self._proc = popen(
+            self._cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        self._stderr_thread = threading.Thread(
+            target=self._drain, name="video-writer-stderr", daemon=True
+        )
+        self._stderr_thread.start()
+        self._send(stream_header(ew, eh))
+
+    def _send(self, data) -> None:
+        assert self._proc is not None and self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(data)
+        except (BrokenPipeError, ValueError):
+            self._proc.wait()
+            if self._stderr_thread:
+                self._stderr_thread.join(timeout=5)
+            raise FfmpegError(self._cmd, self._proc.returncode, "\n".join(self._stderr)) from None
+
+    # -- sink API -------------------------------------------------------------------
+    def write(self, frame: Frame) -> None:
+        if self._closed:
+            raise RuntimeError(f"{self.path}: writer is closed")
+        image = frame.image
+        if self._shape is None:
+            if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+                raise ValueError(f"expected RGB uint8 HxWx3, got {image.dtype} {image.shape}")
+            self._shape = image.shape
+            self._first_pts = frame.pts
+            self._open(image.shape[0], image.shape[1])
+        elif image.shape != self._shape or image.dtype != np.uint8:
+            raise ValueError(
+                f"{self.path}: frame {frame.index} is {image.dtype} {image.shape}, "
+                f"the first was uint8 {self._shape}; every frame must have one size"
+            )
+        if self.padded:
+            h, w = image.shape[:2]
+            image = np.pad(image, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        ticks = round((frame.pts - self._first_pts) * TICKS_PER_SECOND)
+        ticks = max(ticks, self._last_ticks + 1)  # strictly increasing, never dropped
+        self._last_ticks = ticks
+        if self.frames:
+            self._last_interval = frame.pts - self._last_pts
+        self._last_pts = frame.pts
+        data = np.ascontiguousarray(image)
+        self._send(frame_cluster_header(ticks, data.nbytes))
+        self._send(memoryview(data).cast("B"))
+        self.frames += 1
+
+    def close(self) -> None:
+        """Finish the file: flush the encoder, mux the audio, rename into place."""
+        if self._closed:
+            return
+        self._closed = True
+        final_tmp = None
+        try:
+            if self._proc is None:
+                return  # nothing was written: leave no file
+            with contextlib.suppress(BrokenPipeError):
+                self._proc.stdin.close()
+            rc = self._proc.wait()
+            if self._stderr_thread:
+                self._stderr_thread.join(timeout=5)
+            if rc != 0:
+                raise FfmpegError(self._cmd, rc, "\n".join(self._stderr))
+            final_tmp = self._tempname(self.path.suffix)
+            cmd = self.mux_command(self._tmp_video, final_tmp)
+            mux = popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            try:
+                _, err = mux.communicate()
+            except BaseException:
+                mux.kill()
+                mux.wait()
+                raise
+            if mux.returncode != 0:
+                raise FfmpegError(cmd, mux.returncode, err.decode("utf-8", "replace"))
+            os.replace(final_tmp, self.path)
+            final_tmp = None
+            self.written = True
+        finally:
+            self._cleanup(final_tmp)
+
+    def abort(self) -> None:
+        """Stop without producing an output file."""
+        self._closed = True
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+        self._cleanup(None)
+
+    def _cleanup(self, final_tmp: str | None) -> None:
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            self._proc.wait()
+            if self._stderr_thread:
+                self._stderr_thread.join(timeout=5)
+            if self._proc.stderr:
+                self._proc.stderr.close()
+        for name in (self._tmp_video, final_tmp):
+            if name:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name)
+
+    def __enter__(self) -> FfmpegVideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        # A finished run or an interrupt keeps what was done; a crash leaves no file.
+        if exc_type is None or issubclass(exc_type, KeyboardInterrupt):
+            self.close()
+        else:
+            self.abort()

@@ -1,0 +1,160 @@
+"""OpenCV window sink with a HUD and a help overlay.
+
+opencv-python's Qt GUI aborts the whole process (a Qt fatal error, not an exception)
+when there is no display, so `require_display()` checks first and raises a UserError that
+says what to do."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from realtime.bgr import rgb_to_bgr
+from realtime.errors import UserError
+from realtime.frame import Frame
+
+HELP_LINES = (
+    "n / p    next / previous style",
+    "+ / -    strength up / down",
+    "c        preserve colour on/off",
+    "space    side by side original | stylized",
+    "m        mirror",
+    "s        snapshot PNG",
+    "r        start / stop recording MP4",
+    "f        fullscreen",
+    "h        this help",
+    "q / Esc  quit",
+)
+
+
+def display_problem() -> str | None:
+    """Why a window cannot open here, or None when it can."""
+    if not sys.platform.startswith("linux"):
+        return None
+    display = os.environ.get("DISPLAY", "")
+    if not display:
+        if os.environ.get("WAYLAND_DISPLAY"):
+            return "only Wayland is available and OpenCV's window needs X11 (XWayland); set DISPLAY"
+        return "no display (DISPLAY is not set)"
+    m = re.fullmatch(r"(unix)?:(\d+)(\.\d+)?", display)
+    if m and not Path(f"/tmp/.X11-unix/X{m.group(2)}").exists():
+        return f"DISPLAY={display} but no X server listens on it"
+    return None
+
+
+def require_display() -> None:
+    problem = display_problem()
+    if problem:
+        raise UserError(
+            f"cannot open a window: {problem}; run with --headless (add -o out.mp4 to "
+            "record), or under a virtual display: xvfb-run -a stylize-video webcam ..."
+        )
+
+
+def draw_text_block(
+    image_bgr: np.ndarray, lines: Sequence[str], origin: tuple[int, int] = (8, 8)
+) -> None:
+    """White text on a translucent dark box, in place; scales with the frame height."""
+    import cv2
+
+    if not lines:
+        return
+    h = image_bgr.shape[0]
+    scale = min(0.8, max(0.35, h / 900))
+    thick = 1
+    (_, th), base = cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    step = th + base + 4
+    width = max(cv2.getTextSize(s, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)[0][0] for s in lines)
+    x0, y0 = origin
+    x1 = min(image_bgr.shape[1], x0 + width + 12)
+    y1 = min(h, y0 + step * len(lines) + 8)
+    roi = image_bgr[y0:y1, x0:x1]
+    roi[:] = (roi.astype(np.uint16) * 2 // 5).astype(np.uint8)  # darken for contrast
+    for i, s in enumerate(lines):
+        y = y0 + 4 + th + i * step
+        cv2.putText(
+            image_bgr,
+            s,
+            (x0 + 6, y),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (255, 255, 255),
+            thick,
+            cv2.LINE_AA,
+        )
+
+
+class WindowSink:
+    """Shows RGB frames in a resizable window. `write()` displays; `poll_key()` pumps the
+    GUI and returns the key pressed (or None); `is_open()` turns False when the user
+    closes the window."""
+
+    def __init__(self, title: str = "stylize-video", *, fullscreen: bool = False) -> None:
+        require_display()
+        import cv2
+
+        self.title = title
+        cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
+        self.fullscreen = False
+        if fullscreen:
+            self.toggle_fullscreen()
+        self.frames = 0
+        self.hud: list[str] = []
+        self.overlay: list[str] = []
+        self._closed = False
+
+    def write(self, frame: Frame) -> None:
+        import cv2
+
+        bgr = rgb_to_bgr(frame.image)
+        draw_text_block(bgr, self.hud)
+        if self.overlay:
+            draw_text_block(bgr, self.overlay, (8, bgr.shape[0] // 3))
+        cv2.imshow(self.title, bgr)
+        self.frames += 1
+
+    def poll_key(self, wait_ms: int = 1) -> int | None:
+        import cv2
+
+        k = cv2.waitKey(wait_ms)
+        return None if k < 0 else k & 0xFF
+
+    def is_open(self) -> bool:
+        import cv2
+
+        if self._closed:
+            return False
+        try:
+            return cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) >= 1
+        except cv2.error:
+            return False
+
+    def toggle_fullscreen(self) -> None:
+        import cv2
+
+        self.fullscreen = not self.fullscreen
+        mode = cv2.WINDOW_FULLSCREEN if self.fullscreen else cv2.WINDOW_NORMAL
+        cv2.setWindowProperty(self.title, cv2.WND_PROP_FULLSCREEN, mode)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        import cv2
+
+        try:
+            cv2.destroyWindow(self.title)
+            cv2.waitKey(1)
+        except cv2.error:
+            pass
+
+    def __enter__(self) -> WindowSink:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
