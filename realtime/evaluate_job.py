@@ -1,0 +1,179 @@
+"""`stylize-video evaluate SOURCE STYLIZED`: the warping error of a stylized video against
+the optical flow of its source (DIS flow, occlusion and motion-boundary mask of
+DESIGN.md section 4), with a per-frame curve as a PNG and a JSON summary."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from realtime.errors import UserError
+from realtime.metrics import WarpingError
+
+
+def _open(path: str, size: int | None = None):
+    # The project's ffmpeg-based reader: every frame, any pixel format, autorotated.
+    from realtime.sources.video_file import VideoFileSource
+
+    return VideoFileSource(path, size=size)
+
+
+def _images(source) -> Iterator[np.ndarray]:
+    for frame in source:
+        yield frame.image
+
+
+def _check_plot_path(plot: str) -> None:
+    p = Path(plot)
+    if p.suffix.lower() != ".png":
+        raise UserError(f"--plot {plot}: the curve is written as PNG; give a name ending in .png")
+    if not p.parent.resolve().is_dir():
+        raise UserError(f"--plot {plot}: folder {p.parent} does not exist; create it first")
+
+
+def write_plot(
+    path: str, errors: list[float], mean: float, title: str, reliable: list[float] | None = None
+) -> None:
+    """Per-pair warping error curve as a PNG, written to a temp file and renamed."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 3.6), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    x = np.arange(1, len(errors) + 1)
+    ax.plot(x, errors, lw=1.2, color="tab:blue", label="warping error (pair t-1, t)")
+    ax.axhline(mean, color="tab:red", ls="--", lw=1, label=f"mean {mean:.5f}")
+    ax.set_xlabel("frame t")
+    ax.set_ylabel("E_warp (RGB in [0, 1])")
+    ax.set_xlim(0, max(len(errors), 1) + 1)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    if reliable is not None:
+        ax2 = ax.twinx()
+        ax2.plot(x, reliable, lw=0.8, color="0.6", label="reliable pixels")
+        ax2.set_ylim(0, 1.02)
+        ax2.set_ylabel("reliable fraction", color="0.45")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(title, fontsize=9)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".evaluate-", suffix=".png", dir=folder)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def evaluate(
+    source: str,
+    stylized: str,
+    plot: str | None = None,
+    as_json: bool = False,
+    flow: str = "medium",
+) -> int:
+    """Print the warping error of ``stylized`` (a video) against ``source`` (the video it
+    was made from); write the per-frame curve to ``plot`` (PNG) when given. The source is
+    scaled to the stylized video's size for the flow. Returns the exit code."""
+    if plot:
+        _check_plot_path(plot)
+    with _open(stylized) as sty_src:
+        w, h = sty_src.width, sty_src.height
+        with _open(source, size=max(w, h)) as src_src:
+            if abs(src_src.width / src_src.height - w / h) > 0.02 * (w / h):
+                raise UserError(
+                    f"{stylized}: its frames are {w}x{h} but {source} has another aspect "
+                    f"ratio ({src_src.width}x{src_src.height}); give the stylized version "
+                    "of this source"
+                )
+            meter = WarpingError(flow)
+            frames = 0
+            sty_left = src_left = False
+            sty_it, src_it = _images(sty_src), _images(src_src)
+            progress = _progress(sty_src.frame_count, quiet=as_json)
+            for out in sty_it:
+                img = next(src_it, None)
+                if img is None:
+                    sty_left = True
+                    break
+                meter.add(img, out)
+                frames += 1
+                progress.update(1)
+            else:
+                src_left = next(src_it, None) is not None
+            progress.close()
+    if frames < 2:
+        raise UserError(f"{stylized}: needs at least 2 frames to measure flicker, found {frames}")
+    errors = meter.per_pair.get("", [])
+    mean = meter.mean()
+    finite = [e for e in errors if math.isfinite(e)]
+    note = None
+    if sty_left or src_left:
+        longer = stylized if sty_left else source
+        note = f"{longer} has more frames; only the first {frames} of each were compared"
+    if plot:
+        title = f"{Path(stylized).name} vs flow of {Path(source).name} ({w}x{h}, {_label(flow)})"
+        write_plot(plot, errors, mean, title, meter.reliable_fraction)
+    if as_json:
+        summary = {
+            "source": source,
+            "stylized": stylized,
+            "size": [w, h],
+            "flow": flow,
+            "frames": frames,
+            "pairs": len(errors),
+            "warping_error": _num(mean),
+            "median": _num(float(np.median(finite))) if finite else None,
+            "max": _num(max(finite)) if finite else None,
+            "per_pair": [_num(e) for e in errors],
+            "reliable_fraction": [round(r, 4) for r in meter.reliable_fraction],
+            "plot": plot,
+            "note": note,
+        }
+        print(json.dumps(summary))
+        return 0
+    print(f"warping error {mean:.6f}  (mean over {len(finite)} frame pairs, RGB in [0, 1])")
+    if finite:
+        worst = int(np.nanargmax(np.asarray(errors, dtype=np.float64)))
+        print(
+            f"  median {np.median(finite):.6f}, max {max(finite):.6f} at frames "
+            f"{worst}-{worst + 1}; reliable pixels {np.mean(meter.reliable_fraction):.1%} "
+            f"(flow: {_label(flow)} on the source at {w}x{h})"
+        )
+    if len(finite) < len(errors):
+        print(f"  {len(errors) - len(finite)} pair(s) had no reliable pixel and were left out")
+    if note:
+        print(f"  note: {note}")
+    if plot:
+        print(f"  curve: {plot}")
+    return 0
+
+
+def _label(flow: str) -> str:
+    return "Farneback" if flow == "farneback" else f"DIS {flow}"
+
+
+def _num(x: float) -> float | None:
+    return round(x, 8) if math.isfinite(x) else None
+
+
+def _progress(total: int | None, quiet: bool):
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        unit="frame",
+        desc="evaluate",
+        file=sys.stderr,
+        disable=True if quiet else None,
+        leave=False,
+    )

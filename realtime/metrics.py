@@ -1,0 +1,103 @@
+"""Temporal-quality metrics: the warping error of Lai et al. 2018 (DESIGN.md section 4), and
+the guards against stability bought by freezing or blurring (difference to a reference
+output, sharpness).
+
+Warping error of a stylized video O given its source I: for each pair (t-1, t), flow is
+computed on the SOURCE frames, ``w_f`` from I_{t-1} to I_t and ``w_b`` back; M is 1 where
+the forward-backward check passes, the pixel is not on a motion boundary and its match
+stays in the frame. Then, with RGB in [0, 1] and the squared distance summed over the three
+channels as in Lai et al.'s code,
+
+    E_pair = sum_x M(x) * |O_t(x + w_f(x)) - O_{t-1}(x)|^2 / sum_x M(x)
+
+and E_warp is the mean over the pairs. Pairs where no pixel is reliable (M all zero) give
+NaN and are left out of the mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import cv2
+import numpy as np
+
+from realtime.flow import FlowEstimator, reliable_mask, to_gray, warp
+
+
+class WarpingError:
+    """Streaming warping error. Feed the source frame and the stylized frame(s) of each
+    time step with ``add``; several stylized variants of one source share the flow.
+
+    ``flow_preset``: "medium" (DIS, default), "fast", "ultrafast" or "farneback". The flow
+    runs at the stylized frames' size; source frames of another size are resized to it."""
+
+    def __init__(self, flow_preset: str = "medium") -> None:
+        self.estimator = FlowEstimator(flow_preset)
+        self._prev_gray: np.ndarray | None = None
+        self._prev_out: dict[str, np.ndarray] = {}
+        self.per_pair: dict[str, list[float]] = {}
+        self.reliable_fraction: list[float] = []
+
+    def add(self, source: np.ndarray, stylized: np.ndarray | dict[str, np.ndarray]) -> None:
+        outs = stylized if isinstance(stylized, dict) else {"": stylized}
+        h, w = next(iter(outs.values())).shape[:2]
+        for name, o in outs.items():
+            if o.shape[:2] != (h, w):
+                raise ValueError(f"stylized frame {name!r} is {o.shape[:2]}, expected {(h, w)}")
+        gray = to_gray(source)
+        if gray.shape != (h, w):
+            gray = cv2.resize(gray, (w, h), interpolation=cv2.INTER_AREA)
+        cur = {name: o.astype(np.float32) * (1 / 255) for name, o in outs.items()}
+        if self._prev_gray is not None:
+            flow_f = self.estimator.calc(self._prev_gray, gray)
+            flow_b = self.estimator.calc(gray, self._prev_gray)
+            mask = reliable_mask(flow_f, flow_b).astype(np.float32)
+            n = float(mask.sum())
+            self.reliable_fraction.append(n / mask.size)
+            for name, o in cur.items():
+                d = warp(o, flow_f) - self._prev_out[name]
+                e = float(np.einsum("hw,hwc,hwc->", mask, d, d)) / n if n else float("nan")
+                self.per_pair.setdefault(name, []).append(e)
+        self._prev_gray, self._prev_out = gray, cur
+
+    def mean(self, name: str = "") -> float:
+        values = np.asarray(self.per_pair.get(name, []), dtype=np.float64)
+        values = values[np.isfinite(values)]
+        return float(values.mean()) if values.size else float("nan")
+
+
+def warping_errors(
+    sources: Iterable[np.ndarray], stylized: Iterable[np.ndarray], flow_preset: str = "medium"
+) -> list[float]:
+    """Per-pair warping errors of ``stylized`` (RGB uint8 frames) against the flow of
+    ``sources`` (RGB uint8 frames, same count); len = frames - 1. See the module doc."""
+    meter = WarpingError(flow_preset)
+    for s, o in zip(sources, stylized, strict=True):
+        meter.add(s, o)
+    return meter.per_pair.get("", [])
+
+
+def warping_error(
+    sources: Iterable[np.ndarray], stylized: Iterable[np.ndarray], flow_preset: str = "medium"
+) -> float:
+    """Mean warping error over the frame pairs (NaN pairs left out)."""
+    values = np.asarray(warping_errors(sources, stylized, flow_preset), dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if values.size else float("nan")
+
+
+def mean_abs_difference(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference of two RGB uint8 images, in [0, 1]: how far an output
+    strays from a reference output (a frozen or smeared video strays far)."""
+    if a.shape != b.shape:
+        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
+    return float(cv2.absdiff(a, b).mean()) / 255
+
+
+def sharpness(image: np.ndarray) -> float:
+    """Mean gradient magnitude of the luminance in [0, 1] per pixel (3x3 Sobel / 8): a
+    blurred output scores lower than the per-frame one."""
+    g = to_gray(image).astype(np.float32) * (1 / 255)
+    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3) * 0.125
+    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3) * 0.125
+    return float(cv2.magnitude(gx, gy).mean())
