@@ -71,6 +71,9 @@ class StreamTimes:
 def stream_times(path: Path, kind: str = "v") -> StreamTimes | None:
     """Packet timing of the first video ('v') or audio ('a') stream, from ffmpeg's
     framecrc of a stream copy (no decoding, independent of the code under test)."""
+    probe = subprocess.run([FF, "-hide_banner", "-i", str(path)], capture_output=True, text=True)
+    if f"{'Video' if kind == 'v' else 'Audio'}:" not in probe.stderr:
+        return None
     r = subprocess.run(
         [
             FF,
@@ -79,7 +82,7 @@ def stream_times(path: Path, kind: str = "v") -> StreamTimes | None:
             "-i",
             str(path),
             "-map",
-            f"0:{kind}:0?",
+            f"0:{kind}:0",
             "-c",
             "copy",
             "-f",

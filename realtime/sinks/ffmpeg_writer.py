@@ -11,7 +11,8 @@ How it works, and why:
    muxes that video with the source's audio, cut to the video's duration (`-t` on the
    audio input, so audio longer than the video is trimmed and audio shorter than it is
    not stretched), into a temp file that is renamed over the output. Audio is copied
-   when the container takes the codec, else encoded to AAC. An interrupted run goes
+   when the container takes the codec and the audio starts at the file's start, else
+   encoded to AAC (a copy cannot start between the packets of a seek). An interrupted run goes
    through the same close, so the output holds every frame written and matching audio.
 3. Odd sizes: yuv420p needs even width and height, and H.264's crop window moves in
    2-pixel steps in 4:2:0, so an odd frame gets one replicated column/row on the right/
@@ -149,7 +150,12 @@ class FfmpegVideoWriter:
             cmd += ["-t", f"{self.video_duration():.6f}", "-i", self.audio.path]
             maps += ["-map", "1:a:0"]
             copyable = _COPYABLE[self.muxer]
-            if copyable is None or (self.audio.codec or "") in copyable:
+            # A stream copy can only start at a packet the demuxer seeks to (mp4 seeks by
+            # the video's keyframes), so a cut start is re-encoded to be sample-exact.
+            exact_start_needed = start > 0
+            if not exact_start_needed and (
+                copyable is None or (self.audio.codec or "") in copyable
+            ):
                 codecs += ["-c:a", "copy"]
             else:
                 codecs += ["-c:a", "aac", "-b:a", "192k"]

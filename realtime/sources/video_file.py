@@ -83,11 +83,6 @@ class VideoFileSource(Source):
             raise UserError(f"--start {start}: give a time of 0 s or more")
         if end is not None and end <= (start or 0):
             raise UserError(f"--end {end}: must be after --start ({start or 0})")
-        if start and info.duration and start >= info.duration:
-            raise UserError(
-                f"--start {start}: {self.path} is only {info.duration:.2f} s long; "
-                "give an earlier start"
-            )
         self.start = float(start or 0.0)
         self.end = end
         self.rotation = info.rotation
@@ -95,6 +90,11 @@ class VideoFileSource(Source):
         self.fps = info.fps
         self.width, self.height = fit_long_side(*info.display_size, size)
         total = _video_duration(self.path, info)
+        if start and total and start >= total:
+            raise UserError(
+                f"--start {start}: the video in {self.path} is only {total:.2f} s long; "
+                "give an earlier start"
+            )
         if total is not None:
             total = min(total, end) if end is not None else total
             total = max(0.0, total - self.start)

@@ -1,0 +1,400 @@
+"""`stylize-video webcam`: the live art filter (camera, stream, file or test pattern).
+
+Live mode: the processor always gets the newest frame; a window with a HUD shows the
+result and the keys change style, strength and view between frames (see HELP_LINES).
+`headless` runs the same loop with no window (optionally recording to a file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from realtime.errors import UserError
+from realtime.frame import Frame, FrameProcessor
+from realtime.pipeline import Pipeline, PipelineStats
+from realtime.video_job import build_processor, wrap_processor
+
+
+def _resize_long_side(image: np.ndarray, long_side: int | None) -> np.ndarray:
+    import cv2
+
+    h, w = image.shape[:2]
+    if not long_side or max(h, w) == long_side:
+        return image
+    s = long_side / max(h, w)
+    size = (max(2, round(w * s)), max(2, round(h * s)))
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+    return cv2.resize(image, size, interpolation=interp)
+
+
+class LiveController:
+    """State the keys change, and what each key does. Works with any FrameProcessor;
+    style/strength/colour keys need a ControllableStylizer (style_names, style_index,
+    strength, preserve_color) and say so on the HUD otherwise."""
+
+    STRENGTH_STEP = 0.1
+
+    def __init__(
+        self,
+        stylizer: Any,
+        *,
+        mirror: bool = False,
+        snapshot_dir: str | Path = ".",
+        window: Any = None,
+        record_path: str | Path | None = None,
+    ) -> None:
+        self.stylizer = stylizer
+        self.mirror = mirror
+        self.side_by_side = False
+        self.show_help = False
+        self.snapshot_dir = Path(snapshot_dir)
+        self.window = window
+        self.writer = None
+        self.record_path: Path | None = None
+        self.recordings: list[str] = []
+        self.snapshots: list[str] = []
+        self.message = ""
+        self._message_until = 0.0
+        self.quit = False
+        self.pending_switch: tuple[float, int] | None = None  # (time of key, new index)
+        self.switch_latencies_ms: list[float] = []
+        self.last_view: np.ndarray | None = None
+        self.last_pts = 0.0
+        if record_path is not None:
+            self.start_recording(Path(record_path))
+
+    # -- helpers --------------------------------------------------------------------
+    @property
+    def controllable(self) -> bool:
+        return all(
+            hasattr(self.stylizer, a)
+            for a in ("style_names", "style_index", "strength", "preserve_color")
+        )
+
+    def say(self, text: str, seconds: float = 2.5) -> None:
+        self.message = text
+        self._message_until = time.monotonic() + seconds
+
+    def style_label(self) -> str:
+        if not self.controllable:
+            return "style: fixed"
+        names = list(self.stylizer.style_names)
+        i = self.stylizer.style_index
+        return f"style {i + 1}/{len(names)}: {names[i]}"
+
+    def _stamp(self) -> str:
+        return time.strftime("%Y%m%d-%H%M%S") + f"-{int(time.time() * 1000) % 1000:03d}"
+
+    # -- keys -----------------------------------------------------------------------
+    def handle_key(self, key: int) -> None:
+        ch = chr(key) if 0 <= key < 256 else ""
+        if key == 27 or ch == "q":
+            self.quit = True
+        elif ch in ("n", "p"):
+            if not self.controllable:
+                self.say("this processor has one fixed style")
+                return
+            n = len(self.stylizer.style_names)
+            new = (self.stylizer.style_index + (1 if ch == "n" else -1)) % n
+            self.pending_switch = (time.monotonic(), new)
+            self.stylizer.style_index = new
+            self.say(self.style_label())
+        elif ch in ("+", "=", "-", "_"):
+            if not self.controllable:
+                self.say("strength is fixed for this processor")
+                return
+            step = self.STRENGTH_STEP if ch in ("+", "=") else -self.STRENGTH_STEP
+            self.stylizer.strength = round(min(1.0, max(0.0, self.stylizer.strength + step)), 2)
+            self.say(f"strength {self.stylizer.strength:.1f}")
+        elif ch == "c":
+            if not self.controllable:
+                self.say("colour mode is fixed for this processor")
+                return
+            self.stylizer.preserve_color = not self.stylizer.preserve_color
+            self.say("colours: " + ("kept" if self.stylizer.preserve_color else "styled"))
+        elif ch == " ":
+            self.side_by_side = not self.side_by_side
+        elif ch == "m":
+            self.mirror = not self.mirror
+        elif ch == "s":
+            self.snapshot()
+        elif ch == "r":
+            if self.writer is None:
+                self.start_recording()
+            else:
+                self.stop_recording()
+        elif ch == "f":
+            if self.window is not None:
+                self.window.toggle_fullscreen()
+        elif ch == "h":
+            self.show_help = not self.show_help
+
+    def snapshot(self) -> str | None:
+        if self.last_view is None:
+            return None
+        import cv2
+
+        from realtime.bgr import rgb_to_bgr
+
+        self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+        path = self.snapshot_dir / f"snapshot-{self._stamp()}.png"
+        tmp = path.with_name("." + path.name + ".part.png")
+        if not cv2.imwrite(str(tmp), rgb_to_bgr(self.last_view)):
+            raise UserError(f"{path}: cannot write the snapshot; check the folder")
+        os.replace(tmp, path)
+        self.snapshots.append(str(path))
+        self.say(f"saved {path}")
+        return str(path)
+
+    def start_recording(self, path: Path | None = None) -> None:
+        from realtime.sinks.ffmpeg_writer import FfmpegVideoWriter
+
+        path = path or self.snapshot_dir / f"recording-{self._stamp()}.mp4"
+        self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+        self.writer = FfmpegVideoWriter(path)  # pts from the capture clock: real timing
+        self.record_path = Path(path)
+        self.say(f"recording to {path}")
+
+    def stop_recording(self) -> None:
+        writer, self.writer = self.writer, None
+        if writer is None:
+            return
+        writer.close()
+        if writer.written:
+            self.recordings.append(str(writer.path))
+            self.say(f"saved {writer.path} ({writer.frames} frames)")
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.stop_recording()
+
+    # -- per frame ------------------------------------------------------------------
+    def compose(self, frame: Frame, out: np.ndarray) -> np.ndarray:
+        if self.side_by_side:
+            return np.hstack([frame.image, out])
+        return out
+
+    def on_frame(self, frame: Frame, out: np.ndarray, style_used: int | None) -> np.ndarray:
+        """Record, remember for snapshots, measure style-switch latency; return the view."""
+        if self.writer is not None:
+            self.writer.write(Frame(out, frame.pts, frame.index))
+        view = self.compose(frame, out)
+        self.last_view = view
+        self.last_pts = frame.pts
+        if self.pending_switch is not None and style_used == self.pending_switch[1]:
+            self.switch_latencies_ms.append((time.monotonic() - self.pending_switch[0]) * 1e3)
+            self.pending_switch = None
+        return view
+
+    def hud_lines(self, stats: PipelineStats) -> list[str]:
+        lines = [
+            f"{stats.current_fps:4.1f} fps  latency {stats.current_latency_ms:4.0f} ms  "
+            f"stylize {stats.stage_ms.get('process', 0):4.0f} ms",
+            self.style_label(),
+        ]
+        if self.controllable:
+            colour = "kept" if self.stylizer.preserve_color else "styled"
+            lines.append(f"strength {self.stylizer.strength:.1f}  colours {colour}")
+        flags = [
+            s for s, on in (("mirror", self.mirror), ("side by side", self.side_by_side)) if on
+        ]
+        if self.writer is not None:
+            flags.insert(0, f"REC {self.writer.frames} frames")
+        if flags:
+            lines.append("  ".join(flags))
+        if self.message and time.monotonic() < self._message_until:
+            lines.append(self.message)
+        lines.append("h: help")
+        return lines
+
+
+class _StyleTracking:
+    """Wraps the processor to remember which style each output was made with, so the
+    switch latency counts until the first frame in the new style is shown."""
+
+    def __init__(self, processor: FrameProcessor, stylizer: Any) -> None:
+        self.processor = processor
+        self.stylizer = stylizer
+        self.used: dict[int, int] = {}
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        idx = getattr(self.stylizer, "style_index", None)
+        out = self.processor(image)
+        if idx is not None:
+            if len(self.used) > 32:
+                self.used.clear()
+            self.used[id(out)] = idx
+        return out
+
+    def pop(self, out: np.ndarray) -> int | None:
+        return self.used.pop(id(out), None)
+
+
+def run_webcam(
+    *,
+    camera: int | str = 0,
+    source: str | None = None,
+    styles: Sequence[str] = ("preset:7",),
+    strength: float = 1.0,
+    preserve_color: bool = False,
+    hub_handle: str | None = None,
+    jit_compile: bool | None = None,
+    device: str | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    fps: float | None = None,
+    size: int | None = None,
+    mirror: bool = False,
+    headless: bool = False,
+    fullscreen: bool = False,
+    record: str | None = None,
+    snapshot_dir: str = ".",
+    max_seconds: float | None = None,
+    max_frames: int | None = None,
+    temporal: Mapping[str, Any] | None = None,
+    as_json: bool = False,
+    processor: FrameProcessor | None = None,
+) -> int:
+    """Run the live filter until q/Esc, the window closes, Ctrl-C, SIGTERM, the source ends
+    or `max_seconds`/`max_frames`. `source` (file, URL, image folder or 'testpattern')
+    replaces the camera. `processor` replaces the stylizer (tests)."""
+    from realtime.sources import open_live_source
+
+    window = None
+    if not headless:
+        from realtime.sinks.window import require_display
+
+        require_display()  # before any slow work, and before cv2 could abort the process
+    if record is not None:
+        from realtime.sinks.ffmpeg_writer import check_video_output
+
+        check_video_output(record)
+    if size is not None and size < 16:
+        raise UserError(f"--size {size}: give a long side of at least 16 pixels")
+    if processor is None:
+        processor = build_processor(
+            styles,
+            strength=strength,
+            preserve_color=preserve_color,
+            hub_handle=hub_handle,
+            jit_compile=jit_compile,
+            device=device,
+        )
+    stylizer = processor
+    tracking = _StyleTracking(wrap_processor(processor, temporal), stylizer)
+    src = open_live_source(
+        source if source is not None else camera, width=width, height=height, fps=fps
+    )
+    controller = None
+    pipeline = None
+    try:
+        if not headless:
+            from realtime.sinks.window import WindowSink
+
+            window = WindowSink(f"stylize-video: {src.name}", fullscreen=fullscreen)
+        controller = LiveController(
+            stylizer,
+            mirror=mirror,
+            snapshot_dir=snapshot_dir,
+            window=window,
+            record_path=record,
+        )
+        last_print = [time.monotonic()]
+
+        def prepare(image: np.ndarray) -> np.ndarray:
+            image = _resize_long_side(image, size)
+            return np.ascontiguousarray(image[:, ::-1]) if controller.mirror else image
+
+        def poll() -> bool:
+            if window is None:
+                return True
+            key = window.poll_key(1)
+            if key is not None:
+                controller.handle_key(key)
+            return not controller.quit and window.is_open()
+
+        def output(frame: Frame, out: np.ndarray) -> bool:
+            view = controller.on_frame(frame, out, tracking.pop(out))
+            stats = pipeline.stats
+            if window is not None:
+                from realtime.sinks.window import HELP_LINES
+
+                window.hud = controller.hud_lines(stats)
+                window.overlay = list(HELP_LINES) if controller.show_help else []
+                window.write(Frame(view, frame.pts, frame.index))
+                return poll()
+            now = time.monotonic()
+            if not as_json and now - last_print[0] >= 2.0:
+                last_print[0] = now
+                print(
+                    f"{stats.frames_out} frames  {stats.current_fps:.1f} fps  latency "
+                    f"{stats.current_latency_ms:.0f} ms  dropped {stats.dropped}",
+                    file=sys.stderr,
+                )
+            return True
+
+        pipeline = Pipeline(
+            src,
+            tracking,
+            output,
+            live=True,
+            max_frames=max_frames,
+            max_seconds=max_seconds,
+            prepare=prepare,
+            on_idle=poll,
+        )
+        interrupted = False
+        try:
+            stats = pipeline.run()
+        except KeyboardInterrupt:
+            interrupted = True
+            stats = pipeline.final_stats
+        _report(src, stats, controller, as_json, interrupted)
+        if interrupted:
+            raise KeyboardInterrupt
+        return 0
+    finally:
+        with contextlib.suppress(Exception):
+            src.close()
+        if controller is not None:
+            controller.abort()  # finalizes an open recording
+        if window is not None:
+            window.close()
+
+
+def _report(
+    src, stats: PipelineStats, controller: LiveController, as_json: bool, interrupted: bool
+) -> None:
+    controller.stop_recording()
+    lat = controller.switch_latencies_ms
+    summary = stats.as_dict()
+    summary.update(
+        source=src.name,
+        interrupted=interrupted,
+        recordings=controller.recordings,
+        snapshots=controller.snapshots,
+        style_switch_ms=round(sum(lat) / len(lat), 1) if lat else None,
+    )
+    if as_json:
+        print(json.dumps(summary))
+        return
+    print(
+        f"{src.name}: {stats.frames_out} frames shown in {stats.elapsed_s:.1f} s "
+        f"({stats.output_fps:.1f} fps out, {stats.input_fps:.1f} fps in, {stats.dropped} "
+        f"stale frames dropped); stylize {stats.stage_ms.get('process', 0):.0f} ms/frame; "
+        f"capture-to-display {stats.latency_ms:.0f} ms (p95 {stats.latency_p95_ms:.0f})",
+        file=sys.stderr,
+    )
+    if lat:
+        print(f"style switch: {summary['style_switch_ms']} ms key-to-screen", file=sys.stderr)
+    for p in controller.recordings:
+        print(f"recorded {p}", file=sys.stderr)
