@@ -59,7 +59,102 @@ def _add_style_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_optimize_args(p: argparse.ArgumentParser, video: bool) -> None:
+    """--method optimize (Gatys et al.'s VGG16 optimization) and its options."""
+    p.add_argument(
+        "--method",
+        choices=["fast", "optimize"],
+        default="fast",
+        help="fast: the feed-forward stylizer; optimize: VGG16 optimization (Gatys et al.), "
+        "much slower, needs a style image and `stylize-video models fetch vgg16` once",
+    )
+    g = p.add_argument_group("--method optimize")
+    g.add_argument("--iterations", type=int, help="most iterations per image/keyframe (200)")
+    g.add_argument("--optimizer", choices=["lbfgs", "adam"], help="default lbfgs (scipy)")
+    g.add_argument(
+        "--init",
+        choices=["content", "noise", "fast"],
+        help="start from the content (default), noise, or the fast stylizer's output",
+    )
+    g.add_argument("--content-weight", type=float, metavar="W", help="default 1")
+    g.add_argument("--style-weight", type=float, metavar="W", help="default 1e3")
+    g.add_argument("--tv-weight", type=float, metavar="W", help="total variation, default 1e-2")
+    g.add_argument(
+        "--content-layers",
+        metavar="L1,L2",
+        help="VGG16 layers for content (default block2_conv2 = relu2_2, Johnson et al.; "
+        "the Keras example used block5_conv2)",
+    )
+    g.add_argument(
+        "--style-layers",
+        metavar="L1,L2",
+        help="VGG16 layers for style (default block1_conv1,...,block5_conv1)",
+    )
+    g.add_argument("--style-scale", type=float, help="style image size vs content (default 1)")
+    g.add_argument(
+        "--tol",
+        type=float,
+        help="stop when the loss falls by less than this per iteration (relative, "
+        "averaged over 10 iterations; default 1e-3)",
+    )
+    g.add_argument("--plot", metavar="OUT.png", help="write the loss curve(s) as a PNG")
+    if not video:
+        return
+    g.add_argument("--temporal-weight", type=float, metavar="W", help="Ruder's term, default 200")
+    if "--keyframe-every" not in p._option_string_actions:
+        g.add_argument("--keyframe-every", type=int, metavar="K", help="keyframe spacing")
+    g.add_argument(
+        "--no-adaptive",
+        action="store_true",
+        help="keyframes only every K frames (default: also on large motion and scene cuts)",
+    )
+    g.add_argument(
+        "--fill",
+        choices=["fast", "warp"],
+        help="pixels no keyframe covers: the fast stylizer (default) or the plain warp",
+    )
+    g.add_argument("--work-dir", metavar="DIR", help="checkpoint folder (default: OUTPUT.work)")
+    g.add_argument("--no-resume", action="store_true", help="ignore checkpoints of an earlier run")
+    g.add_argument(
+        "--keep-work", action="store_true", help="keep the checkpoint folder after success"
+    )
+
+
+def _optimize_settings(a: argparse.Namespace) -> dict:
+    """Plain values for models.optimize.OptimizeSettings (None = its default)."""
+    return {
+        "iterations": a.iterations,
+        "method": a.optimizer,
+        "init": a.init,
+        "content_weight": a.content_weight,
+        "style_weight": a.style_weight,
+        "tv_weight": a.tv_weight,
+        "temporal_weight": getattr(a, "temporal_weight", None),
+        "content_layers": a.content_layers,
+        "style_layers": a.style_layers,
+        "style_scale": a.style_scale,
+        "tol": a.tol,
+    }
+
+
 def _run_image(a: argparse.Namespace) -> int:
+    if a.method == "optimize":
+        from models.optimize import optimize_images
+
+        if len(a.style or []) != 1:
+            from realtime.errors import UserError
+
+            raise UserError("--method optimize takes exactly one --style IMAGE (a painting)")
+        return optimize_images(
+            a.inputs,
+            a.output,
+            a.style[0],
+            settings=_optimize_settings(a),
+            size=a.size,
+            plot=a.plot,
+            grid=a.grid,
+            as_json=a.json,
+        )
     from models.image_job import stylize_images
 
     return stylize_images(
@@ -98,6 +193,7 @@ def _add_image(sub: argparse._SubParsersAction) -> None:
         "--grid", action="store_true", help="also write a content | style | result figure"
     )
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    _add_optimize_args(p, video=False)
     p.set_defaults(func=_run_image)
 
 
@@ -162,6 +258,34 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_video(a: argparse.Namespace) -> int:
+    if a.method == "optimize":
+        from models.offline_video import optimize_video
+
+        if len(a.style or []) != 1:
+            from realtime.errors import UserError
+
+            raise UserError("--method optimize takes exactly one --style IMAGE (a painting)")
+        return optimize_video(
+            a.input,
+            a.output,
+            style=a.style[0],
+            settings=_optimize_settings(a),
+            keyframes={
+                "every": a.keyframe_every,
+                "adaptive": not a.no_adaptive,
+                "fill": a.fill,
+            },
+            start=a.start,
+            end=a.end,
+            size=a.size or 256,
+            fps=a.fps,
+            crf=a.crf,
+            work_dir=a.work_dir,
+            resume=not a.no_resume,
+            keep_work=a.keep_work,
+            as_json=a.json,
+            plot=a.plot,
+        )
     from realtime.video_job import convert_video
 
     return convert_video(
@@ -203,6 +327,7 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=float, help="frame rate of image-folder input (default 25)")
     p.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    _add_optimize_args(p, video=True)
     p.set_defaults(func=_run_video)
 
 

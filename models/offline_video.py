@@ -425,8 +425,8 @@ def optimize_video(
     output: str,
     *,
     style: str,
-    settings: Any = None,  # models.optimize.OptimizeSettings
-    keyframes: KeyframeSettings | None = None,
+    settings: Any = None,  # models.optimize.OptimizeSettings or a dict of its fields
+    keyframes: KeyframeSettings | dict[str, Any] | None = None,
     start: float | None = None,
     end: float | None = None,
     size: int | None = 256,
@@ -445,13 +445,15 @@ def optimize_video(
 
     `style` is a style image path. `optimizer` / `fast` replace the VGG optimizer and the
     fast stylizer (tests); by default they are built here. Returns 0."""
-    from models.optimize import OptimizeSettings
+    from models.optimize import make_settings
     from realtime.sources import open_file_source
     from realtime.video_job import _open_sink, _same_file
 
-    settings = settings or OptimizeSettings()
-    keyframes = keyframes or KeyframeSettings()
-    settings.validate()
+    settings = make_settings(settings)
+    if not isinstance(keyframes, KeyframeSettings):
+        keyframes = KeyframeSettings(
+            **{k: v for k, v in (keyframes or {}).items() if v is not None}
+        )
     keyframes.validate()
     style_path = _style_image_path(style)
     if Path(input).exists() and Path(output).exists() and _same_file(input, output):

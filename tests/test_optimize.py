@@ -188,3 +188,47 @@ def test_real_weights_stylize_a_tiny_image() -> None:
     o = opt.StyleOptimizer(opt.make_extractor(s), style, s)
     r = o.run(content)
     assert r.final_loss < 0.7 * r.initial_loss
+
+
+def test_cli_image_optimize_end_to_end(tmp_path: Path, monkeypatch, capsys, extractor) -> None:
+    """`image --method optimize` through the real CLI with a random tiny VGG."""
+    import json
+
+    from PIL import Image
+
+    import stylize_video
+
+    content, style = _images()
+    Image.fromarray((content * 255).astype(np.uint8)).save(tmp_path / "photo.png")
+    Image.fromarray((style * 255).astype(np.uint8)).save(tmp_path / "paint.png")
+    monkeypatch.setattr(opt, "make_extractor", lambda settings: extractor)
+    rc = stylize_video.main(
+        [
+            "image", str(tmp_path / "photo.png"), "--style", str(tmp_path / "paint.png"),
+            "-o", str(tmp_path / "out.png"), "--method", "optimize", "--iterations", "3",
+            "--content-layers", "block2_conv2",
+            "--style-layers", "block1_conv1,block2_conv1,block3_conv1",
+            "--size", "48", "--plot", str(tmp_path / "loss.png"), "--json",
+        ]
+    )  # fmt: skip
+    assert rc == 0
+    row = json.loads(capsys.readouterr().out)["images"][0]
+    assert row["iterations"] == 3 and row["final_loss"] < row["initial_loss"]
+    with Image.open(tmp_path / "out.png") as im:
+        assert im.size == (48, 48)
+    assert (tmp_path / "loss.png").is_file()
+
+
+def test_cli_optimize_refuses_a_preset(tmp_path: Path, capsys) -> None:
+    from PIL import Image
+
+    import stylize_video
+
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "p.png")
+    rc = stylize_video.main(
+        ["image", str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png"), "--style",
+         "preset:3", "--method", "optimize"]
+    )  # fmt: skip
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "needs one style image" in err and "Traceback" not in err
