@@ -222,3 +222,17 @@ def test_window_opens_shows_and_closes_under_xvfb(tmp_path):
     )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "ok" in r.stdout
+
+
+def test_uneven_live_timestamps_keep_every_frame_playable(tmp_path):
+    # wall-clock pts as a camera gives them; the last frame must not be hidden by the
+    # mp4 edit list (it was, with B-frames and no frame durations)
+    rng = np.random.default_rng(0)
+    pts = np.cumsum(rng.uniform(0.001, 0.06, 12)) + 3.0
+    out = tmp_path / "live.mp4"
+    with FfmpegVideoWriter(out) as w:
+        for i, p in enumerate(pts):
+            w.write(Frame(np.full((24, 32, 3), i * 20, np.uint8), float(p), i))
+    frames = read_frames(out)
+    assert [round(int(f[0, 0, 0]) / 20) for f in frames] == list(range(12))
+    assert np.allclose(stream_times(out).pts, pts - pts[0], atol=1e-4)

@@ -133,6 +133,8 @@ def read_frames(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
             "0:v:0",
             "-fps_mode",
             "passthrough",
+            "-enc_time_base:v",
+            "demux",  # a 1/fps guess would merge frames closer than a frame time
             "-f",
             "rawvideo",
             "-pix_fmt",

@@ -59,12 +59,27 @@ def stream_header(width: int, height: int) -> bytes:
     return ebml + segment + info + _el(b"\x16\x54\xae\x6b", track)
 
 
+DURATION_BYTES = 8
+
+
 def frame_cluster_header(ticks: int, nbytes: int) -> bytes:
     """Bytes that precede `nbytes` of frame data: a Cluster at `ticks` holding one
-    keyframe SimpleBlock of track 1 at relative time 0."""
-    block_head = b"\x81\x00\x00\x80"  # track 1, int16 time 0, keyframe flag
+    BlockGroup with the frame's Block (track 1, relative time 0). The group ends with a
+    BlockDuration that `frame_duration` writes once the next frame's time is known, so
+    the frame data is streamed now and no frame is held back. (The last frame's duration
+    would otherwise be unknown, and an mp4 edit list would hide that frame.)"""
+    block_head = b"\x81\x00\x00\x00"  # track 1, int16 time 0, no flags
     block_size = len(block_head) + nbytes
+    block = b"\xa1" + _vint(block_size)
+    duration_size = 2 + DURATION_BYTES
+    group_size = len(block) + block_size + duration_size
+    group = b"\xa0" + _vint(group_size)
     timestamp = _uint(b"\xe7", ticks)
-    simple_block = b"\xa3" + _vint(block_size)
-    cluster_size = len(timestamp) + len(simple_block) + block_size
-    return b"\x1f\x43\xb6\x75" + _vint(cluster_size) + timestamp + simple_block + block_head
+    cluster_size = len(timestamp) + len(group) + group_size
+    return b"\x1f\x43\xb6\x75" + _vint(cluster_size) + timestamp + group + block + block_head
+
+
+def frame_duration(ticks: int) -> bytes:
+    """The BlockDuration that closes the BlockGroup opened by `frame_cluster_header`
+    (fixed 8-byte payload, so the group's size was known in advance)."""
+    return b"\x9b" + _vint(DURATION_BYTES) + max(1, ticks).to_bytes(DURATION_BYTES, "big")

@@ -2,11 +2,11 @@
 
 How it works, and why:
 1. Frames are piped to ffmpeg as a Matroska stream (realtime/sinks/_mkv.py) so each keeps
-   its own timestamp: constant-rate sources come out at exactly their rate and time base
-   (`-enc_time_base`), variable-rate ones keep their timing, live recordings get
-   wall-clock timing. libx264, yuv420p. The encode goes to a NUT file next to the output:
-   NUT keeps any time base and is readable up to the last complete packet even if the
-   process is killed.
+   its own timestamp and duration: constant-rate sources come out at exactly their rate
+   and time base (`-enc_time_base`), variable-rate ones keep their timing, live
+   recordings get wall-clock timing (1/90000 time base). libx264, yuv420p. The encode
+   goes to a NUT file next to the output: NUT keeps any time base and is readable up to
+   the last complete packet even if the process is killed.
 2. On close, ffmpeg's stdin is closed (it flushes the encoder), then one stream-copy pass
    muxes that video with the source's audio, cut to the video's duration (`-t` on the
    audio input, so audio longer than the video is trimmed and audio shorter than it is
@@ -38,7 +38,12 @@ import numpy as np
 from realtime.errors import UserError
 from realtime.ffmpeg import FfmpegError, ffmpeg_exe, popen
 from realtime.frame import Frame
-from realtime.sinks._mkv import TICKS_PER_SECOND, frame_cluster_header, stream_header
+from realtime.sinks._mkv import (
+    TICKS_PER_SECOND,
+    frame_cluster_header,
+    frame_duration,
+    stream_header,
+)
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +131,13 @@ class FfmpegVideoWriter:
         cmd += ["-f", "matroska", "-i", "pipe:0", "-map", "0:v:0"]
         cmd += ["-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf)]
         cmd += ["-pix_fmt", "yuv420p", "-fps_mode", "passthrough"]
-        if self.time_base is not None:
-            cmd += ["-enc_time_base:v", f"{self.time_base.numerator}/{self.time_base.denominator}"]
+        if not self.fps:
+            # Uneven frame times: no B-frames, so pts equal dts and the mp4 needs no edit
+            # list (see mux_command), which would hide the last frame.
+            cmd += ["-bf", "0"]
+        # the source's time base keeps its timestamps exact; live frames get 1/90000
+        tb = self.time_base or Fraction(1, 90000)
+        cmd += ["-enc_time_base:v", f"{tb.numerator}/{tb.denominator}"]
         cmd += ["-f", "nut", out]
         return cmd
 
@@ -162,6 +172,11 @@ class FfmpegVideoWriter:
         cmd += maps + codecs + ["-map_metadata", "-1"]
         if self.muxer in ("mp4", "mov"):
             cmd += ["-movflags", "+faststart"]
+            if not self.fps:
+                # The edit list would be cut from the stream's duration without the last
+                # frame's, and players would skip that frame; without B-frames (see
+                # encode_command) pts equal dts and no edit list is needed.
+                cmd += ["-use_editlist", "0"]
         cmd += ["-f", self.muxer, out]
         return cmd
 
@@ -215,6 +230,8 @@ class FfmpegVideoWriter:
             image = np.pad(image, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
         ticks = round((frame.pts - self._first_pts) * TICKS_PER_SECOND)
         ticks = max(ticks, self._last_ticks + 1)  # strictly increasing, never dropped
+        if self.frames:
+            self._send(frame_duration(ticks - self._last_ticks))  # closes the previous frame
         self._last_ticks = ticks
         if self.frames:
             self._last_interval = frame.pts - self._last_pts
@@ -233,6 +250,9 @@ class FfmpegVideoWriter:
         try:
             if self._proc is None:
                 return  # nothing was written: leave no file
+            step = 1.0 / self.fps if self.fps else (self._last_interval or 1 / 30)
+            with contextlib.suppress(BrokenPipeError, FfmpegError):
+                self._send(frame_duration(round(step * TICKS_PER_SECOND)))
             with contextlib.suppress(BrokenPipeError):
                 self._proc.stdin.close()
             rc = self._proc.wait()
