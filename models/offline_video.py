@@ -106,6 +106,7 @@ class OfflineResult:
     keyframes: list[KeyframeReport] = field(default_factory=list)
     filled_fraction: float = 0.0  # mean share of in-between pixels filled by the fallback
     histories: dict[str, list[float]] = field(default_factory=dict)  # loss per keyframe
+    parts_histories: dict[int, list] = field(default_factory=dict)  # by keyframe index
     seconds: float = 0.0
     resumed: int = 0
 
@@ -124,8 +125,15 @@ def _sha256_file(path: Path) -> str:
 def job_key(input: str, style: str, settings: dict[str, Any]) -> str:
     """Hash of what decides the result: input and style bytes, every setting."""
     h = hashlib.sha256()
-    for p in (input, style):
-        h.update(_sha256_file(Path(p)).encode() if Path(p).is_file() else str(p).encode())
+    for p in (Path(input), Path(style)):
+        if p.is_file():
+            h.update(_sha256_file(p).encode())
+        elif p.is_dir():  # a folder of frames: names, sizes and times stand for the bytes
+            for e in sorted(p.iterdir()):
+                st = e.stat()
+                h.update(f"{e.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+        else:
+            h.update(str(p).encode())
     h.update(json.dumps({"format": WORK_FORMAT, **settings}, sort_keys=True).encode())
     return h.hexdigest()
 
@@ -330,6 +338,7 @@ class OfflineStylizer:
             image = r.image
             kind = "warm" if prev is not None else "cold"
             self.result.histories[f"key {frame.index} ({kind})"] = r.history
+            self.result.parts_histories[frame.index] = r.parts_history
             report = KeyframeReport(
                 index=frame.index,
                 warm=prev is not None,

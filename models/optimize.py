@@ -105,6 +105,8 @@ class OptimizeResult:
     restarts: int = 0
     stop_reason: str = ""
     terms: dict[str, float] = field(default_factory=dict)  # final loss terms
+    # Weighted (content, style, tv, temporal) after each iteration, [0] = at the start.
+    parts_history: list[tuple[float, float, float, float]] = field(default_factory=list)
 
     @property
     def initial_loss(self) -> float:
@@ -275,10 +277,12 @@ class StyleOptimizer:
             last_parts = parts.numpy()
             return float(scaled), grad.numpy().reshape(-1), float(total)
 
+        weights = args[4].numpy()
         _, _, f0 = evaluate(x0, 1.0)
         # Loss scale: start at 1e3 whatever the weights/size (see module docstring).
         scale = 1e3 / max(f0, 1e-20)
         history = [f0]
+        parts_history = [tuple(float(v) for v in last_parts * weights)]
 
         bar = None
         if show_progress:
@@ -289,6 +293,8 @@ class StyleOptimizer:
         def on_iteration(loss: float) -> bool:
             """Record an iteration; True = stop (converged)."""
             history.append(loss)
+            # The iterate is the point evaluated last (L-BFGS-B's accepted step, Adam's x).
+            parts_history.append(tuple(float(v) for v in last_parts * weights))
             it = len(history) - 1
             if bar is not None:
                 bar.update(1)
@@ -315,7 +321,7 @@ class StyleOptimizer:
         terms = dict(
             zip(
                 ("content", "style", "tv", "temporal"),
-                (float(v) for v in last_parts * np.array(args[4].numpy())),
+                (float(v) for v in last_parts * weights),
                 strict=True,
             )
         )
@@ -328,6 +334,7 @@ class StyleOptimizer:
             restarts=restarts,
             stop_reason=reason,
             terms=terms,
+            parts_history=parts_history,
         )
 
     def _lbfgs(
@@ -480,8 +487,10 @@ def plot_loss(histories: dict[str, Sequence[float]] | Sequence[float], path: str
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")
     ax.grid(True, which="both", alpha=0.3)
-    if len(histories) > 1:
-        ax.legend()
+    if 1 < len(histories) <= 12:
+        ax.legend(fontsize="small", ncol=2 if len(histories) > 6 else 1)
+    elif len(histories) > 12:
+        ax.set_title(f"{len(histories)} curves")
     fig.tight_layout()
     tmp = path.with_name(f".{path.stem}.tmp.png")
     try:

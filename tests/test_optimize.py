@@ -57,6 +57,8 @@ def test_lbfgs_loss_falls_and_history_is_kept(optimizer) -> None:
     assert r.image.min() >= 0.0 and r.image.max() <= 1.0
     assert np.abs(r.image - content).mean() > 1e-3  # the picture changed
     assert r.terms["style"] > 0 and r.terms["temporal"] == 0
+    assert len(r.parts_history) == len(r.history)
+    assert sum(r.parts_history[-1]) == pytest.approx(r.final_loss, rel=1e-4)
 
 
 def test_warm_start_keeps_iterating(optimizer) -> None:

@@ -1,0 +1,317 @@
+"""Offline (VGG16 optimization) video mode, measured in one run on a real clip.
+
+1. Seconds per L-BFGS iteration: ours (targets computed once, VGG on the result image only,
+   loss+gradient in one tf.function, scipy L-BFGS-B) beside a straightforward reproduction
+   of the Keras notebook (Keras VGG16 on the batch [content, style, result] every call,
+   scipy fmin_l_bfgs_b with an Evaluator that computes loss and gradients per call), in
+   its eager form and with the per-call function compiled by tf.function (what the old
+   Keras `K.function` amounted to). Same image size, layers and weights.
+2. Warm against cold keyframes: every keyframe is optimized cold (from the content, no
+   temporal term, a fixed number of iterations); the video mode optimizes the same
+   keyframes warm-started from the previous result warped along the input flow, with
+   Ruder's temporal term. For each warm keyframe: iterations and seconds until its
+   content+style+TV loss is at or below what the cold run reached at its end.
+3. Warping error (DESIGN.md section 4, on the input frames' flow) of the optimized video,
+   of the same pipeline with independent (cold, no temporal term) keyframes, and of the
+   fast stylizer run on every frame.
+
+Usage: python benchmarks/bench_offline.py [--clip PATH] [--start S --end E] [--size PX]
+Needs the VGG16 weights (`stylize-video models fetch vgg16`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data"
+
+
+def load_frames(clip: str, start: float, end: float, size: int) -> tuple[list, float]:
+    from realtime.sources import open_file_source
+
+    with open_file_source(clip, start=start, end=end, size=size) as src:
+        frames = list(src)
+        fps = src.fps
+    return frames, fps
+
+
+def load_style(path: str) -> np.ndarray:
+    from realtime.images import load_image
+
+    return load_image(path)[0]
+
+
+# --- 1. seconds per iteration -----------------------------------------------------------
+
+
+def ours_s_per_iteration(optimizer, content: np.ndarray, iters: int) -> dict:
+    s = optimizer.settings
+    optimizer.settings = replace(s, tol=0.0)
+    try:
+        optimizer.run(content, iterations=2)  # trace + targets
+        r = optimizer.run(content, iterations=iters)
+    finally:
+        optimizer.settings = s
+    return {
+        "iterations": r.iterations,
+        "evaluations": r.evaluations,
+        "seconds": r.seconds,
+        "s_per_iteration": r.seconds / r.iterations,
+        "s_per_evaluation": r.seconds / r.evaluations,
+    }
+
+
+def notebook_s_per_iteration(
+    settings, weights, content: np.ndarray, style: np.ndarray, iters: int, compiled: bool
+) -> dict:
+    """The Keras example's structure, ported to TF2 without changing its cost model."""
+    import cv2
+    import tensorflow as tf
+    from scipy.optimize import fmin_l_bfgs_b
+
+    from models.vgg import build_vgg16_extractor
+
+    h, w = content.shape[:2]
+    # The notebook loads the style image at the content's size and stacks all three.
+    style_hw = cv2.resize(style.astype(np.float32) / 255.0, (w, h), interpolation=cv2.INTER_AREA)
+    layers = [*settings.content_layers, *settings.style_layers]
+    model = build_vgg16_extractor(layers, weights)
+    base = tf.constant(content[None])
+    style_ref = tf.constant(style_hw[None])
+    nc = len(settings.content_layers)
+
+    def gram(x):
+        f = tf.reshape(x, [-1, x.shape[-1]])
+        return tf.matmul(f, f, transpose_a=True) / tf.cast(tf.shape(f)[0] * f.shape[-1], tf.float32)
+
+    def loss_and_grads(comb):
+        with tf.GradientTape() as tape:
+            tape.watch(comb)
+            feats = model(tf.concat([base, style_ref, comb], 0))
+            loss = tf.zeros([])
+            for f in feats[:nc]:
+                loss += settings.content_weight * tf.reduce_mean(tf.square(f[2] - f[0]))
+            for f in feats[nc:]:
+                g = gram(f[2]) - gram(f[1])
+                loss += settings.style_weight * tf.reduce_mean(tf.square(g)) * f.shape[-1]
+            dx = comb[:, :, 1:] - comb[:, :, :-1]
+            dy = comb[:, 1:] - comb[:, :-1]
+            loss += settings.tv_weight * (tf.reduce_mean(dx * dx) + tf.reduce_mean(dy * dy))
+        return loss, tape.gradient(loss, comb)
+
+    fn = tf.function(loss_and_grads) if compiled else loss_and_grads
+
+    class Evaluator:
+        """As in the notebook: loss() computes both and caches the gradients."""
+
+        def __init__(self) -> None:
+            self.grad_values = None
+            self.calls = 0
+
+        def loss(self, x):
+            self.calls += 1
+            loss, grads = fn(tf.constant(x.reshape(1, h, w, 3).astype(np.float32)))
+            self.grad_values = grads.numpy().reshape(-1).astype(np.float64)
+            return float(loss)
+
+        def grads(self, x):
+            return self.grad_values
+
+    ev = Evaluator()
+    x = content.reshape(-1).astype(np.float64)
+    fmin_l_bfgs_b(ev.loss, x, fprime=ev.grads, maxiter=2)  # warm-up / trace
+    ev.calls = 0
+    t0 = time.perf_counter()
+    x, _, info = fmin_l_bfgs_b(
+        ev.loss, x, fprime=ev.grads, maxiter=iters, maxfun=10 * iters, factr=0, pgtol=0
+    )
+    dt = time.perf_counter() - t0
+    return {
+        "iterations": int(info["nit"]),
+        "evaluations": ev.calls,
+        "seconds": dt,
+        "s_per_iteration": dt / max(info["nit"], 1),
+        "s_per_evaluation": dt / max(ev.calls, 1),
+    }
+
+
+# --- 2 and 3. video variants ------------------------------------------------------------
+
+
+class ColdKeyframes:
+    """Wraps the optimizer so every keyframe starts cold: content init, no temporal term
+    (independent per-keyframe optimization), with exactly `settings.iterations`."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.settings = inner.settings
+
+    def run(self, content, init=None, *, temporal_target=None, temporal_mask=None, progress=None):
+        s = self.inner.settings
+        self.inner.settings = replace(s, tol=0.0)
+        try:
+            return self.inner.run(content, None, progress=progress)
+        finally:
+            self.inner.settings = s
+
+
+def run_video(optimizer, frames, keys, fast) -> tuple[list[np.ndarray], object, float]:
+    from models.offline_video import OfflineStylizer
+
+    engine = OfflineStylizer(optimizer, keys, fast=fast)
+    out: list = []
+    t0 = time.perf_counter()
+    engine.run(iter(frames), out.append)
+    return [f.image for f in out], engine.result, time.perf_counter() - t0
+
+
+def iterations_to_reach(parts_history: list, target: float) -> int | None:
+    for i, p in enumerate(parts_history):
+        if p[0] + p[1] + p[2] <= target:
+            return i
+    return None
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clip", default=str(DATA / "video" / "cockatoo.mp4"))
+    ap.add_argument("--start", type=float, default=3.0)
+    ap.add_argument("--end", type=float, default=4.25)
+    ap.add_argument("--size", type=int, default=192, help="long side in pixels")
+    ap.add_argument("--style", default=str(DATA / "style" / "starry_night.jpg"))
+    ap.add_argument("--keyframe-every", type=int, default=8)
+    ap.add_argument("--iterations", type=int, default=100, help="per keyframe")
+    ap.add_argument("--speed-iterations", type=int, default=10)
+    ap.add_argument("--json", metavar="OUT.json", help="also write the figures as JSON")
+    a = ap.parse_args()
+
+    from models.offline_video import KeyframeSettings
+    from models.optimize import OptimizeSettings, StyleOptimizer, make_extractor
+    from models.vgg import load_vgg16_weights
+    from realtime.errors import UserError
+    from realtime.metrics import warping_error
+
+    try:
+        weights = load_vgg16_weights()
+    except UserError as e:
+        print(f"skipped: {e}", file=sys.stderr)
+        return 2
+    frames, _ = load_frames(a.clip, a.start, a.end, a.size)
+    h, w = frames[0].image.shape[:2]
+    style = load_style(a.style)
+    settings = OptimizeSettings(iterations=a.iterations)
+    optimizer = StyleOptimizer(make_extractor(settings, weights), style, settings)
+    content0 = frames[0].image.astype(np.float32) / 255.0
+    print(
+        f"clip {Path(a.clip).name} {a.start}-{a.end} s: {len(frames)} frames at {w}x{h}, "
+        f"style {Path(a.style).name}, keyframe every {a.keyframe_every}, "
+        f"{a.iterations} iterations max per keyframe",
+        flush=True,
+    )
+    results: dict = {"clip": a.clip, "size": [w, h], "frames": len(frames)}
+
+    # 1. speed, alternating so a busy machine hurts both sides alike; best of two.
+    speed: dict[str, list[dict]] = {"ours": [], "notebook_eager": [], "notebook_tf_function": []}
+    for _ in range(2):
+        speed["ours"].append(ours_s_per_iteration(optimizer, content0, a.speed_iterations))
+        for name, compiled in (("notebook_eager", False), ("notebook_tf_function", True)):
+            speed[name].append(
+                notebook_s_per_iteration(
+                    settings, weights, content0, style, a.speed_iterations, compiled
+                )
+            )
+    best = {k: min(v, key=lambda r: r["s_per_iteration"]) for k, v in speed.items()}
+    results["speed"] = best
+    print(f"\n1. seconds per L-BFGS iteration at {w}x{h} (best of 2 runs of {a.speed_iterations})")
+    print(f"{'':24} {'s/iteration':>12} {'s/evaluation':>13} {'evals/it':>9} {'vs ours':>8}")
+    for k, r in best.items():
+        ratio = r["s_per_iteration"] / best["ours"]["s_per_iteration"]
+        print(
+            f"{k:24} {r['s_per_iteration']:12.3f} {r['s_per_evaluation']:13.3f} "
+            f"{r['evaluations'] / max(r['iterations'], 1):9.2f} {ratio:7.2f}x"
+        )
+
+    # 2 + 3. video variants on identical keyframes (adaptive off so they coincide).
+    from models.stylizer import load_stylizer
+
+    fast = load_stylizer([a.style], fixed_shape=True)
+    fast(frames[0].image)  # trace
+    keys = KeyframeSettings(every=a.keyframe_every, adaptive=False)
+    cold_out, cold_res, cold_t = run_video(ColdKeyframes(optimizer), frames, keys, fast)
+    warm_out, warm_res, warm_t = run_video(optimizer, frames, keys, fast)
+    t0 = time.perf_counter()
+    fast_out = [fast(f.image) for f in frames]
+    fast_t = time.perf_counter() - t0
+    sources = [f.image for f in frames]
+
+    print("\n2. warm-started keyframes vs cold start (loss = content + style + TV)")
+    print(
+        f"{'key':>5} {'cold it':>8} {'cold loss':>10} {'warm start':>11} {'warm it':>8} "
+        f"{'it to reach':>12} {'s to reach':>11} {'cold s':>8}"
+    )
+    rows = []
+    for k_cold, k_warm in zip(cold_res.keyframes[1:], warm_res.keyframes[1:], strict=True):
+        target = k_cold.final_loss
+        parts = warm_res.parts_histories[k_warm.index]
+        reach = iterations_to_reach(parts, target)
+        s_it = k_warm.seconds / max(k_warm.iterations, 1)
+        row = {
+            "keyframe": k_warm.index,
+            "cold_iterations": k_cold.iterations,
+            "cold_final_loss": target,
+            "cold_seconds": k_cold.seconds,
+            "warm_initial_loss": sum(parts[0][:3]),
+            "warm_iterations": k_warm.iterations,
+            "warm_final_loss": sum(parts[-1][:3]),
+            "iterations_to_reach_cold": reach,
+            "seconds_to_reach_cold": None if reach is None else reach * s_it,
+        }
+        rows.append(row)
+        print(
+            f"{row['keyframe']:5d} {k_cold.iterations:8d} {target:10.4g} "
+            f"{row['warm_initial_loss']:11.4g} {k_warm.iterations:8d} "
+            f"{'never' if reach is None else reach:>12} "
+            f"{'-' if reach is None else f'{reach * s_it:.1f}':>11} {k_cold.seconds:8.1f}"
+        )
+    results["warm_vs_cold"] = rows
+    reached = [r["iterations_to_reach_cold"] for r in rows if r["iterations_to_reach_cold"]]
+    if rows:
+        frac = np.mean([r / a.iterations for r in reached]) if len(reached) == len(rows) else None
+        print(
+            f"   warm keyframes reaching the cold loss: {len(reached)}/{len(rows)}; "
+            + (
+                f"mean {np.mean(reached):.1f} of {a.iterations} iterations "
+                f"({frac:.2f} of the cold budget; target <= 0.33)"
+                if frac is not None
+                else "see 'never' rows"
+            )
+        )
+
+    print("\n3. warping error (lower is steadier) and time for the whole clip")
+    werr = {
+        "optimized video (warm + temporal)": (warping_error(sources, warm_out), warm_t),
+        "independent keyframes (cold)": (warping_error(sources, cold_out), cold_t),
+        "fast stylizer per frame": (warping_error(sources, fast_out), fast_t),
+    }
+    ours_e = werr["optimized video (warm + temporal)"][0]
+    print(f"{'':36} {'E_warp':>10} {'ours/this':>10} {'seconds':>9}")
+    for k, (e, t) in werr.items():
+        print(f"{k:36} {e:10.5f} {ours_e / e:10.2f} {t:9.1f}")
+    results["warping_error"] = {k: {"E_warp": e, "seconds": t} for k, (e, t) in werr.items()}
+    results["filled_fraction"] = warm_res.filled_fraction
+    if a.json:
+        Path(a.json).write_text(json.dumps(results, indent=2, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
