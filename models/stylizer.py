@@ -28,13 +28,15 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import tensorflow as tf
 
 from models import cache
 from models.device import DevicePlan, plan_device, visible_gpus
 from models.styles import NUM_PRESETS, StyleSpec, parse_style
+from models.tf_runtime import import_tensorflow
 from realtime.errors import UserError
 from realtime.images import load_image
+
+tf = import_tensorflow()
 
 STYLE_SIZE = 256
 CONTENT_BOTTLENECK_EVERY = 15  # frames between refreshes of the content's own bottleneck
@@ -279,6 +281,19 @@ class Stylizer:
     def reset_content(self) -> None:
         """Forget the content bottleneck (call between unrelated images or on a scene cut)."""
         self._content_rep = None
+
+    def add_style(self, spec: str) -> int:
+        """Add a style while frames are flowing (a browser upload); returns its index.
+
+        The representation is computed before taking the lock, so a frame being stylized
+        on another thread waits only for the append."""
+        parsed = parse_style(spec)
+        rep = self._rep_for(parsed)
+        with self._lock:
+            self.specs.append(parsed)
+            self._reps.append(rep)
+            self.style_names.append(parsed.name)
+            return len(self.specs) - 1
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """RGB uint8 HxWx3 -> stylized RGB uint8 HxWx3 of the same size."""
