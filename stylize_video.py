@@ -388,6 +388,137 @@ def _add_webcam(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_webcam)
 
 
+def _add_live_source_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--source",
+        default="0",
+        metavar="SRC",
+        help="camera index or device (default 0), video file, stream URL or 'testpattern'",
+    )
+    p.add_argument("--width", type=int, help="requested capture width")
+    p.add_argument("--height", type=int, help="requested capture height")
+    p.add_argument("--fps", type=float, help="requested capture frame rate")
+    p.add_argument("--size", type=int, metavar="PX", help="long side frames are stylized at")
+
+
+def _run_serve(a: argparse.Namespace) -> int:
+    from realtime.serve_job import run_serve
+
+    return run_serve(
+        source=a.source,
+        styles=a.style or ["preset:7"],
+        strength=a.strength,
+        preserve_color=a.preserve_color,
+        hub_handle=a.hub_handle,
+        jit_compile=a.jit,
+        device=a.device,
+        host=a.host,
+        port=a.port,
+        token=a.token,
+        max_viewers=a.max_viewers,
+        max_upload_mb=a.max_upload_mb,
+        quality=a.quality,
+        width=a.width,
+        height=a.height,
+        fps=a.fps,
+        size=a.size,
+        max_seconds=a.duration,
+        max_frames=a.frames,
+        as_json=a.json,
+    )
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="live stylized stream in the browser (MJPEG) with style/strength controls",
+        description="Serve the live stylized stream to browsers: a page with the stream and "
+        "controls (styles with thumbnails, style upload, strength, keep colours, side by "
+        "side), /stream.mjpg, /api/status (JSON) and /api/snapshot. Listens on 127.0.0.1 "
+        "unless --host says otherwise; any other address needs --token.",
+    )
+    _add_live_source_args(p)
+    _add_style_args(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    p.add_argument(
+        "--token",
+        default=os.environ.get("STYLIZE_VIDEO_TOKEN"),
+        help="secret every request must carry (?token=, 'Authorization: Bearer' or X-Token); "
+        "required off loopback (default: $STYLIZE_VIDEO_TOKEN)",
+    )
+    p.add_argument("--max-viewers", type=int, default=16, help="concurrent viewers (default 16)")
+    p.add_argument(
+        "--max-upload-mb", type=float, default=10.0, help="largest style upload (default 10 MB)"
+    )
+    p.add_argument("--quality", type=int, default=80, help="JPEG quality 1-100 (default 80)")
+    p.add_argument("--duration", type=float, metavar="SEC", help="stop after this many seconds")
+    p.add_argument("--frames", type=int, help="stop after this many frames")
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    p.set_defaults(func=_run_serve)
+
+
+def _run_stream(a: argparse.Namespace) -> int:
+    from realtime.stream_job import run_stream
+
+    return run_stream(
+        source=a.source,
+        to=a.to,
+        virtual_cam=a.virtual_cam,
+        styles=a.style or ["preset:7"],
+        strength=a.strength,
+        preserve_color=a.preserve_color,
+        hub_handle=a.hub_handle,
+        jit_compile=a.jit,
+        device=a.device,
+        width=a.width,
+        height=a.height,
+        fps=a.fps,
+        size=a.size,
+        out_fps=a.out_fps,
+        bitrate_k=a.bitrate,
+        gop_seconds=a.gop,
+        hls_list_size=a.hls_list_size,
+        max_seconds=a.duration,
+        max_frames=a.frames,
+        as_json=a.json,
+    )
+
+
+def _add_stream(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "stream",
+        help="push the live stylized stream to RTMP/SRT/UDP/HLS or a virtual camera",
+        description="Push the live stylized stream with the bundled ffmpeg: H.264 "
+        "(veryfast, zerolatency, a keyframe every --gop s) plus the source file's audio. "
+        "--to takes rtmp://HOST/APP/KEY, srt://HOST:PORT, udp://HOST:PORT or a playlist "
+        "path ending in .m3u8 (HLS segments go next to it). If the receiver goes away the "
+        "push is retried with backoff; the capture keeps running.",
+    )
+    _add_live_source_args(p)
+    _add_style_args(p)
+    p.add_argument("--to", metavar="URL_OR_PATH", help="rtmp://, srt://, udp:// or OUT.m3u8")
+    p.add_argument(
+        "--virtual-cam",
+        action="store_true",
+        help="also (or only) send to a virtual camera; needs the optional pyvirtualcam "
+        "package: pip install 'stylize-video[virtualcam]'",
+    )
+    p.add_argument("--bitrate", type=int, default=2500, help="video kbit/s (default 2500)")
+    p.add_argument("--gop", type=float, default=1.0, help="seconds between keyframes (default 1)")
+    p.add_argument("--out-fps", type=float, help="output frame rate (default: the source's)")
+    p.add_argument(
+        "--hls-list-size",
+        type=int,
+        default=6,
+        help="segments kept in an HLS playlist; 0 keeps all (default 6)",
+    )
+    p.add_argument("--duration", type=float, metavar="SEC", help="stop after this many seconds")
+    p.add_argument("--frames", type=int, help="stop after this many frames")
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    p.set_defaults(func=_run_stream)
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_demo,
     _add_image,
@@ -395,6 +526,8 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_evaluate,
     _add_video,
     _add_webcam,
+    _add_serve,
+    _add_stream,
 ]
 
 

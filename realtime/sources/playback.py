@@ -34,5 +34,12 @@ class PlaybackSource(LiveSource):
             return None
         return frame.image
 
+    def media_time(self, pts: float) -> float | None:
+        """Where on the inner source's timeline a frame this source yielded (its live
+        pts) came from, so that file's audio can be synced; None before the first frame."""
+        if self._t0 is None or self.pts_clock is None:
+            return None
+        return pts + self.pts_clock - self._t0
+
     def _release(self) -> None:
         self.inner.close()
