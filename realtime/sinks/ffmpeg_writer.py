@@ -92,7 +92,7 @@ class FfmpegVideoWriter:
         time_base: Fraction | None = None,
         audio: AudioTrack | None = None,
         crf: int = 18,
-        preset: str = "fast",
+        preset: str = "veryfast",
     ) -> None:
         self.path = Path(path)
         self.muxer = check_video_output(self.path)

@@ -1,0 +1,247 @@
+"""End-to-end video conversion: stylize-video vs styletransfer-lite, same clip, same preset.
+
+For each clip in ../shared/data/video (or --clips), first cut to --seconds (one shared
+re-encoded copy, so both tools read the same frames), it runs in one go:
+
+  stylize-video video CLIP -o OUT.mp4 --style preset:7 [--size 640]
+  styletransfer-lite video CLIP -o OUT.mp4 -s 7 --max-size 640|native
+
+at 640 px long side (clips longer than that are scaled down by both; smaller ones stay
+native for both, as the peer never upscales) and, with --native, at native size. Each
+tool runs as its own process. The table shows each tool's own fps from --json (frames
+over its conversion loop: decode + stylize + encode, model loading excluded; ours overlaps
+the three), their ratio, the wall time of the whole process (TensorFlow import and model
+loading included) and peak RSS (os.wait4).
+
+--memory also converts synthetic 1080p clips of growing length with stylize-video and
+prints peak RSS per length: it must stay flat (nothing accumulates per frame).
+
+Run: python benchmarks/bench_video.py [--seconds 3] [--clips a.mp4 ...] [--native]
+     [--memory]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "video"
+
+
+def ffmpeg() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def run(cmd: list[str]) -> tuple[float, int, str, str]:
+    """Wall seconds, peak RSS in MB of the child, stdout, stderr."""
+    t0 = time.monotonic()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT)
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.monotonic() - t0
+        out.seek(0)
+        err.seek(0)
+        so, se = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{se[-2000:]}")
+    return wall, usage.ru_maxrss // 1024, so, se
+
+
+def count_frames(path: Path) -> int:
+    r = subprocess.run(
+        [
+            ffmpeg(),
+            "-hide_banner",
+            "-i",
+            str(path),
+            "-map",
+            "0:v:0",
+            "-c",
+            "copy",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    return int(re.findall(r"frame=\s*(\d+)", r.stderr)[-1])
+
+
+def size_of(path: Path) -> tuple[int, int]:
+    r = subprocess.run([ffmpeg(), "-hide_banner", "-i", str(path)], capture_output=True, text=True)
+    m = re.search(r"Video: .*?, (\d+)x(\d+)", r.stderr)
+    return int(m.group(1)), int(m.group(2))
+
+
+def cut(src: Path, seconds: float, out: Path) -> Path:
+    subprocess.run(
+        [
+            ffmpeg(),
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(src),
+            "-t",
+            str(seconds),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "18",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            str(out),
+        ],
+        check=True,
+    )
+    return out
+
+
+def ours(clip: Path, out: Path, size: int | None) -> dict:
+    cmd = [
+        sys.executable,
+        str(ROOT / "stylize_video.py"),
+        "video",
+        str(clip),
+        "-o",
+        str(out),
+        "--style",
+        "preset:7",
+        "--json",
+    ]
+    if size:
+        cmd += ["--size", str(size)]
+    wall, rss, so, _ = run(cmd)
+    summary = json.loads(so.strip().splitlines()[-1])
+    return {"wall": wall, "rss": rss, "frames": summary["frames"], "inner_fps": summary["fps"]}
+
+
+def peer(clip: Path, out: Path, max_size: int) -> dict:
+    cmd = [
+        "styletransfer-lite",
+        "video",
+        str(clip),
+        "-o",
+        str(out),
+        "-s",
+        "7",
+        "--max-size",
+        str(max_size),
+        "--json",
+    ]
+    wall, rss, so, _ = run(cmd)
+    info = json.loads(so.strip().splitlines()[-1])
+    return {
+        "wall": wall,
+        "rss": rss,
+        "frames": count_frames(out),
+        "inner_fps": info["fps_processed"],
+    }
+
+
+def bench(clips: list[Path], seconds: float, native: bool, work: Path) -> None:
+    print(
+        f"\nEnd-to-end conversion, preset 7, first {seconds:g} s of each clip "
+        "(fps: frames over each tool's conversion loop, model loading excluded; wall: the "
+        "whole process)\n"
+    )
+    print(
+        "| clip | size | frames ours/peer | ours fps | peer fps | throughput ratio | "
+        "ours wall s | peer wall s | wall ratio | ours RSS MB | peer RSS MB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for src in clips:
+        clip = cut(src, seconds, work / f"cut_{src.stem}.mp4")
+        w, h = size_of(clip)
+        runs = [(640, 640 if max(w, h) > 640 else None)]
+        if native and max(w, h) > 640:
+            runs.append((max(w, h), None))
+        for peer_size, our_size in runs:
+            a = ours(clip, work / f"ours_{src.stem}_{peer_size}.mp4", our_size)
+            b = peer(clip, work / f"peer_{src.stem}_{peer_size}.mp4", peer_size)
+            s = min(max(w, h), peer_size)
+            label = f"{round(w * s / max(w, h))}x{round(h * s / max(w, h))}"
+            print(
+                f"| {src.name} | {label} | {a['frames']}/{b['frames']} | {a['inner_fps']:.2f} | "
+                f"{b['inner_fps']:.2f} | {a['inner_fps'] / b['inner_fps']:.2f}x | "
+                f"{a['wall']:.1f} | {b['wall']:.1f} | {b['wall'] / a['wall']:.2f}x | "
+                f"{a['rss']} | {b['rss']} |",
+                flush=True,
+            )
+
+
+def memory(work: Path, lengths: list[float], fps: int) -> None:
+    print(f"\nPeak RSS converting synthetic 1920x1080 clips at {fps} fps, native size\n")
+    print("| length s | frames | wall s | peak RSS MB |")
+    print("|---|---|---|---|")
+    for seconds in lengths:
+        clip = work / f"hd_{seconds:g}.mp4"
+        subprocess.run(
+            [
+                ffmpeg(),
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                f"testsrc2=size=1920x1080:rate={fps}:duration={seconds}",
+                "-f",
+                "lavfi",
+                "-i",
+                f"sine=duration={seconds}",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                str(clip),
+            ],
+            check=True,
+        )
+        a = ours(clip, work / f"hd_out_{seconds:g}.mp4", None)
+        print(f"| {seconds:g} | {a['frames']} | {a['wall']:.1f} | {a['rss']} |", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--clips", nargs="*", type=Path, help="default: ../shared/data/video/*")
+    ap.add_argument("--seconds", type=float, default=3.0, help="length used of each clip")
+    ap.add_argument("--native", action="store_true", help="also compare at native size")
+    ap.add_argument("--memory", action="store_true", help="peak RSS vs 1080p clip length")
+    ap.add_argument("--memory-lengths", type=float, nargs="*", default=[2, 4, 8])
+    ap.add_argument("--memory-fps", type=int, default=2)
+    a = ap.parse_args()
+    clips = a.clips if a.clips else sorted(DATA.glob("*.mp4")) + sorted(DATA.glob("*.mkv"))
+    if not clips:
+        sys.exit(f"no clips: give --clips or provide {DATA}")
+    print(f"machine: {os.cpu_count()} CPUs; {time.strftime('%Y-%m-%d %H:%M')}")
+    with tempfile.TemporaryDirectory(prefix="bench-video-") as d:
+        bench(clips, a.seconds, a.native, Path(d))
+        if a.memory:
+            memory(Path(d), a.memory_lengths, a.memory_fps)
+
+
+if __name__ == "__main__":
+    main()
