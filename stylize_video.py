@@ -216,7 +216,7 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_demo(a: argparse.Namespace) -> int:
-    from models.image_job import run_demo
+    from models.demo import run_demo
 
     return run_demo(output=a.output)
 

@@ -189,14 +189,3 @@ def stylize_images(
             )
         )
     return 0
-
-
-def run_demo(output: str = "out") -> int:
-    """The main job on the bundled sample: no camera and no style image needed."""
-    from samples import PORTRAIT
-
-    sample = PORTRAIT
-    out = Path(output)
-    code = stylize_images([str(sample)], str(out / "portrait_preset7.png"), ["preset:7"], grid=True)
-    print(f"demo output in {out}/ (open portrait_preset7_grid.png)")
-    return code

@@ -98,6 +98,12 @@ def _to_rgb8(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     return np.asarray(im.convert("RGB")), alpha
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def is_image_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
 
@@ -119,6 +125,7 @@ def save_image(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | Non
     try:
         with os.fdopen(fd, "wb") as f:
             im.save(f, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, p)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)

@@ -4,6 +4,7 @@ exit code 2 for each kind of bad input."""
 from __future__ import annotations
 
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -202,7 +203,11 @@ def test_size_sets_the_long_side(capsys, tmp_path):
         capsys, "image", str(img), "-o", str(tmp_path / "o.png"), "-s", "preset:1", "--size", "45"
     )
     assert code == 0, err
-    assert Image.open(tmp_path / "o.png").size == (45, 30)
+    out = tmp_path / "o.png"
+    assert Image.open(out).size == (45, 30)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
 
 
 @pytest.mark.parametrize("flag", ["--help", "--version"])
