@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from realtime.atomic import atomic_path
 from realtime.errors import UserError
 from realtime.images import IMAGE_EXTENSIONS, is_image_file, load_image, save_image
 
@@ -94,10 +95,11 @@ def write_grid(
         ax.set_title(title)
         ax.axis("off")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+    finally:
+        plt.close(fig)
     return path
 
 

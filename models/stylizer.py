@@ -19,8 +19,6 @@ Three model kinds share one interface (`style_rep(image)` and `transform(content
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from models import cache
 from models.device import DevicePlan, plan_device, visible_gpus
 from models.styles import NUM_PRESETS, StyleSpec, parse_style
 from models.tf_runtime import import_tensorflow
+from realtime.atomic import atomic_path
 from realtime.errors import UserError
 from realtime.images import load_image
 
@@ -317,11 +316,8 @@ _REP_MEMORY: dict[str, np.ndarray] = {}
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy")
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, arr)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            np.save(tmp, arr)
     except OSError:
         pass  # the disk cache is an optimisation; the style still works without it
 

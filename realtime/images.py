@@ -7,13 +7,13 @@ Every image comes back as RGB uint8 HxWx3 (EXIF orientation applied, 16-bit scal
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from realtime.atomic import atomic_path
 from realtime.errors import UserError
 
 MAX_PIXELS = 100_000_000  # refuse decompression bombs well before they exhaust memory
@@ -98,12 +98,6 @@ def _to_rgb8(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     return np.asarray(im.convert("RGB")), alpha
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def is_image_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
 
@@ -118,19 +112,8 @@ def save_image(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | Non
     if alpha is not None and p.suffix.lower() in ALPHA_EXTENSIONS:
         im.putalpha(Image.fromarray(alpha))
     try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix, dir=p.parent)
+        with atomic_path(p) as tmp:
+            im.save(tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
     except OSError as e:
-        raise UserError(f"cannot write to {p.parent}: {e.strerror}; choose another -o") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            im.save(f, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, p)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise UserError(f"cannot write {p}: {e.strerror}; choose another -o") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        raise UserError(f"cannot write {p}: {e.strerror or e}; choose another -o") from None
     return p
