@@ -147,7 +147,7 @@ def peer(clip: Path, out: Path, max_size: int) -> dict:
         "--json",
     ]
     wall, rss, so, _ = run(cmd)
-    info = json.loads(so.strip().splitlines()[-1])
+    info = json.loads(so[so.index("{") :])  # pretty-printed over several lines
     return {
         "wall": wall,
         "rss": rss,

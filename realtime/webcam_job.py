@@ -106,8 +106,7 @@ class LiveController:
             n = len(self.stylizer.style_names)
             new = (self.stylizer.style_index + (1 if ch == "n" else -1)) % n
             self.pending_switch = (time.monotonic(), new)
-            self.stylizer.style_index = new
-            self.say(self.style_label())
+            self.stylizer.style_index = new  # the HUD's style line shows it
         elif ch in ("+", "=", "-", "_"):
             if not self.controllable:
                 self.say("strength is fixed for this processor")

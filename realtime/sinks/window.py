@@ -19,16 +19,16 @@ from realtime.errors import UserError
 from realtime.frame import Frame
 
 HELP_LINES = (
-    "n / p    next / previous style",
-    "+ / -    strength up / down",
-    "c        preserve colour on/off",
-    "space    side by side original | stylized",
-    "m        mirror",
-    "s        snapshot PNG",
-    "r        start / stop recording MP4",
-    "f        fullscreen",
-    "h        this help",
-    "q / Esc  quit",
+    "n / p\tnext / previous style",
+    "+ / -\tstrength up / down",
+    "c\tpreserve colour on/off",
+    "space\tside by side original | stylized",
+    "m\tmirror",
+    "s\tsnapshot PNG",
+    "r\tstart / stop recording MP4",
+    "f\tfullscreen",
+    "h\tthis help",
+    "q / Esc\tquit",
 )
 
 
@@ -67,26 +67,31 @@ def draw_text_block(
     h = image_bgr.shape[0]
     scale = min(0.8, max(0.35, h / 900))
     thick = 1
-    (_, th), base = cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    (_, th), base = cv2.getTextSize("Ag", font, scale, thick)
     step = th + base + 4
-    width = max(cv2.getTextSize(s, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)[0][0] for s in lines)
+    # "key\tdescription" lines get a second column, aligned
+    cells = [line.split("\t", 1) for line in lines]
+    key_w = max(
+        (cv2.getTextSize(c[0], font, scale, thick)[0][0] for c in cells if len(c) == 2), default=0
+    )
+    col2 = key_w + 12 if key_w else 0
+
+    def width(c: list[str]) -> int:
+        if len(c) == 2:
+            return col2 + cv2.getTextSize(c[1], font, scale, thick)[0][0]
+        return cv2.getTextSize(c[0], font, scale, thick)[0][0]
+
     x0, y0 = origin
-    x1 = min(image_bgr.shape[1], x0 + width + 12)
+    x1 = min(image_bgr.shape[1], x0 + max(width(c) for c in cells) + 12)
     y1 = min(h, y0 + step * len(lines) + 8)
     roi = image_bgr[y0:y1, x0:x1]
     roi[:] = (roi.astype(np.uint16) * 2 // 5).astype(np.uint8)  # darken for contrast
-    for i, s in enumerate(lines):
+    for i, c in enumerate(cells):
         y = y0 + 4 + th + i * step
-        cv2.putText(
-            image_bgr,
-            s,
-            (x0 + 6, y),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            scale,
-            (255, 255, 255),
-            thick,
-            cv2.LINE_AA,
-        )
+        for j, text in enumerate(c):
+            x = x0 + 6 + (col2 if j else 0)
+            cv2.putText(image_bgr, text, (x, y), font, scale, (255, 255, 255), thick, cv2.LINE_AA)
 
 
 class WindowSink:
@@ -99,7 +104,9 @@ class WindowSink:
         import cv2
 
         self.title = title
-        cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
+        # no Qt toolbar: the keys are the interface
+        cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
+        self._shown_size: tuple[int, int] | None = None
         self.fullscreen = False
         if fullscreen:
             self.toggle_fullscreen()
@@ -116,6 +123,10 @@ class WindowSink:
         if self.overlay:
             draw_text_block(bgr, self.overlay, (8, bgr.shape[0] // 3))
         cv2.imshow(self.title, bgr)
+        size = (bgr.shape[1], bgr.shape[0])
+        if size != self._shown_size and not self.fullscreen:
+            cv2.resizeWindow(self.title, *size)  # 1:1 at first, and after side-by-side
+            self._shown_size = size
         self.frames += 1
 
     def poll_key(self, wait_ms: int = 1) -> int | None:

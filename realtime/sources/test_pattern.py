@@ -42,7 +42,7 @@ def render_pattern(index: int, width: int, height: int, fps: float) -> np.ndarra
     cv2.putText(
         img,
         f"{index:06d}",
-        (8, int(30 * scale) + 4),
+        (8, height - 8),  # bottom left: the HUD sits top left
         cv2.FONT_HERSHEY_SIMPLEX,
         scale,
         (255, 255, 255),
