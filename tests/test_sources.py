@@ -293,3 +293,25 @@ def test_stream_reconnects_then_gives_up(fake_cv2_capture, caplog):
     assert 3 <= len(frames) <= 9
     assert "gave up after 2 attempts" in caplog.text
     assert all(c.released for c in fake_cv2_capture.instances)
+
+
+def test_live_source_dispatch_and_paced_file_playback(clips, fake_cv2_capture):
+    from realtime.sources import open_live_source
+    from realtime.sources.playback import PlaybackSource
+    from realtime.sources.webcam import WebcamSource
+
+    assert isinstance(open_live_source("testpattern"), TestPatternSource)
+    cam = open_live_source("2")
+    assert isinstance(cam, WebcamSource) and fake_cv2_capture.instances[0].device == 2
+    cam.close()
+    with pytest.raises(UserError, match="testpattern"):
+        open_live_source("no-such-thing")
+    # a file played like a camera: in real time, newest frame only
+    src = open_live_source(str(clips["cfr"]))
+    assert isinstance(src, PlaybackSource) and src.live
+    t0 = time.monotonic()
+    with src:
+        frames = list(src)
+    assert time.monotonic() - t0 > 1.0  # 1.2 s of video is not played faster
+    assert 10 < len(frames) <= 30
+    assert child_ffmpegs() == []
