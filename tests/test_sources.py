@@ -100,10 +100,15 @@ def test_start_end_and_size(clips):
         ("missing.mp4", None, "no such file"),
         ("notes.txt", b"hello, not a video", "not a readable video"),
         ("empty.mp4", b"", "not a readable video"),
+        ("zero_frames.mkv", "header-only", "not a readable video"),
     ],
 )
 def test_bad_inputs_raise_one_line_user_errors(tmp_path, name, content, needle):
     path = tmp_path / name
+    if content == "header-only":  # a Matroska video track and not one frame
+        from realtime.sinks._mkv import stream_header
+
+        content = stream_header(64, 48)
     if content is not None:
         path.write_bytes(content)
     with pytest.raises(UserError) as e:
