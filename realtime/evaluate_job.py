@@ -51,6 +51,8 @@ def write_plot(
     x = np.arange(1, len(errors) + 1)
     ax.plot(x, errors, lw=1.2, color="tab:blue", label="warping error (pair t-1, t)")
     ax.axhline(mean, color="tab:red", ls="--", lw=1, label=f"mean {mean:.5f}")
+    for t in x[~np.isfinite(np.asarray(errors, dtype=np.float64))]:
+        ax.axvline(t, color="0.75", ls=":", lw=1)  # scene cut, left out of the mean
     ax.set_xlabel("frame t")
     ax.set_ylabel("E_warp (RGB in [0, 1])")
     ax.set_xlim(0, max(len(errors), 1) + 1)
@@ -135,6 +137,7 @@ def evaluate(
             "median": _num(float(np.median(finite))) if finite else None,
             "max": _num(max(finite)) if finite else None,
             "per_pair": [_num(e) for e in errors],
+            "scene_cuts": [i + 1 for i, e in enumerate(errors) if not math.isfinite(e)],
             "reliable_fraction": [round(r, 4) for r in meter.reliable_fraction],
             "plot": plot,
             "note": note,
@@ -150,7 +153,10 @@ def evaluate(
             f"(flow: {_label(flow)} on the source at {w}x{h})"
         )
     if len(finite) < len(errors):
-        print(f"  {len(errors) - len(finite)} pair(s) had no reliable pixel and were left out")
+        print(
+            f"  {len(errors) - len(finite)} pair(s) left out as scene cuts "
+            f"(under {meter.min_reliable:.0%} reliable pixels)"
+        )
     if note:
         print(f"  note: {note}")
     if plot:

@@ -34,14 +34,17 @@ def _box(x: np.ndarray, radius: int) -> np.ndarray:
 def guided_upsample(
     low: np.ndarray, guide: np.ndarray, radius: int = 1, eps: float = 1e-3
 ) -> np.ndarray:
-    """Bring a stylized image up to the guide's size so its edges sit where the source's
-    are: the luma goes through the fast guided filter (He & Sun 2015) with the source's
-    luma as guide, i.e. per low-resolution window the output luma is fitted as ``a * I + b``
-    and ``a``, ``b`` are upsampled and applied to the full-size guide I; the chroma is
-    upsampled bilinearly (video carries chroma at half resolution anyway, and a colour
-    guide costs four times as much). ``radius`` is in low-resolution pixels; ``eps``
-    (variance of the guide, intensities in [0, 1]) decides how faint an edge of the source
-    may be and still be copied.
+    """Bring a stylized image up to the guide's size and give it back the source's fine
+    edges. Plain upsampling keeps the stylization but blurs every edge; a guided filter
+    (He et al.) restores the edges but smooths the brush texture away wherever the source
+    is flat. So this keeps the bilinear upsampling and adds the detail the downscale took
+    from the source, ``I - up(down(I))``, scaled per neighbourhood by the local linear
+    coefficient ``a = cov(I, p) / (var(I) + eps)`` of the stylized luma p on the source
+    luma I (fitted at the low resolution in windows of ``radius``, as in He & Sun's fast
+    guided filter). Where the stylization follows the source's edges the lost sharpness
+    comes back with the right sign and strength; where it does not, ``a`` is ~0 and
+    nothing is added. Only the luma is treated: video carries chroma at half resolution
+    anyway.
 
     ``low``: RGB uint8 hxwx3; ``guide``: RGB uint8 HxWx3 (the source frame); returns RGB
     uint8 HxWx3."""
@@ -49,25 +52,57 @@ def guided_upsample(
     h, w = low.shape[:2]
     if (h, w) == (H, W):
         return low
-    g_full = to_gray(guide).astype(np.float32) * np.float32(1 / 255)
+    g_full = to_gray(guide).astype(np.float32)
     g = cv2.resize(g_full, (w, h), interpolation=cv2.INTER_AREA)
     ycc = cv2.cvtColor(low, cv2.COLOR_RGB2YCrCb)
-    p = ycc[..., 0].astype(np.float32) * np.float32(1 / 255)
+    p = ycc[..., 0].astype(np.float32)
     mean_g, mean_p = _box(g, radius), _box(p, radius)
-    a = (_box(g * p, radius) - mean_g * mean_p) / (_box(g * g, radius) - mean_g * mean_g + eps)
-    b = mean_p - a * mean_g
-    ab = cv2.resize(
-        cv2.merge([_box(a, radius), _box(b, radius)]), (W, H), interpolation=cv2.INTER_LINEAR
-    )
+    var_g = _box(g * g, radius) - mean_g * mean_g
+    a = (_box(g * p, radius) - mean_g * mean_p) / (var_g + eps * 255 * 255)
+    a_up = cv2.resize(_box(a, radius), (W, H), interpolation=cv2.INTER_LINEAR)
+    lost = g_full - cv2.resize(g, (W, H), interpolation=cv2.INTER_LINEAR)
     out = cv2.resize(ycc, (W, H), interpolation=cv2.INTER_LINEAR)
-    y = np.clip(ab[..., 0] * g_full + ab[..., 1], 0, 1)  # convertScaleAbs would mirror < 0
-    out[..., 0] = cv2.convertScaleAbs(y, alpha=255)
+    y = out[..., 0].astype(np.float32) + a_up * lost
+    out[..., 0] = cv2.convertScaleAbs(np.maximum(y, 0))  # rounds, saturates at 255
     return cv2.cvtColor(out, cv2.COLOR_YCrCb2RGB)
 
 
 def blend(fresh: np.ndarray, warped: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """``weight * warped + (1 - weight) * fresh`` per pixel (weight float32 HxW in [0, 1])."""
     return cv2.blendLinear(warped, fresh, weight, 1.0 - weight)
+
+
+def _energy(detail: np.ndarray, radius: int) -> np.ndarray:
+    return _box(detail * detail, radius)
+
+
+def contrast_keeping_blend(
+    fresh: np.ndarray,
+    warped: np.ndarray,
+    weight: np.ndarray,
+    sigma: float = 1.5,
+    max_gain: float = 1.6,
+) -> np.ndarray:
+    """``blend`` that keeps the fresh frame's texture contrast.
+
+    Averaging two stylizations whose brush texture differs lowers the contrast of that
+    texture: the output looks washed out and soft even where it is perfectly aligned. So
+    the blend's detail layer (image minus a Gaussian of ``sigma`` px) is scaled up, per
+    neighbourhood, until its luma energy matches the fresh frame's, by at most
+    ``max_gain``. The detail that is scaled is the blend's own, which is steady over time,
+    so the flicker stays down while the strokes stay crisp."""
+    f = fresh.astype(np.float32)
+    b = f + weight[..., None] * (warped.astype(np.float32) - f)
+    base = cv2.GaussianBlur(b, (0, 0), sigma)
+    det = b - base
+    luma_f = to_gray(fresh).astype(np.float32)
+    det_luma_f = luma_f - cv2.GaussianBlur(luma_f, (0, 0), sigma)
+    det_luma_b = cv2.cvtColor(det, cv2.COLOR_RGB2GRAY)
+    r = max(1, round(2 * sigma))
+    gain = cv2.sqrt((_energy(det_luma_f, r) + 1) / (_energy(det_luma_b, r) + 1))
+    np.clip(gain, 1.0, max_gain, out=gain)
+    out = base + gain[..., None] * det
+    return cv2.convertScaleAbs(np.maximum(out, 0))  # rounds and saturates at 255
 
 
 class TemporalProcessor:
@@ -89,10 +124,12 @@ class TemporalProcessor:
         adaptive: bool = False,
         internal_size: int | None = None,
         flow_size: int | None = 320,
-        flow_preset: str = "fast",
-        max_occluded: float = 0.1,
+        flow_preset: str | None = None,
+        max_unreliable: float = 0.3,
         upsample_radius: int = 1,
         upsample_eps: float = 1e-3,
+        warp_interpolation: str = "cubic",
+        keep_contrast: bool = True,
     ) -> None:
         if not 0.0 <= temporal < 1.0:
             raise ValueError(f"temporal strength must be in [0, 1), got {temporal}")
@@ -105,9 +142,14 @@ class TemporalProcessor:
         self.keyframe_every = keyframe_every
         self.adaptive = adaptive
         self.internal_size = internal_size
-        self.max_occluded = max_occluded
+        self.max_unreliable = max_unreliable
         self.upsample_radius = upsample_radius
         self.upsample_eps = upsample_eps
+        self._interp = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}[warp_interpolation]
+        self.keep_contrast = keep_contrast
+        if flow_preset is None:
+            # the flow is most of a propagated frame's cost, a sliver of a stylized one's
+            flow_preset = "fast" if keyframe_every > 1 or adaptive else "medium"
         self.motion = MotionEstimator(flow_size=flow_size, preset=flow_preset)
         self.frames = 0
         self.keyframes = 0
@@ -163,13 +205,13 @@ class TemporalProcessor:
         if self.propagates and self._key_out is not None:
             to_key = self.motion.estimate(small, self._key_small)
             due = self._since_key + 1 >= self.keyframe_every if self.keyframe_every > 1 else False
-            too_occluded = self.adaptive and to_key.unreliable_fraction > self.max_occluded
+            too_occluded = self.adaptive and to_key.unreliable_fraction > self.max_unreliable
             if to_key.cut:
                 self.cuts += 1
                 self._prev_out = None
             elif not (due or too_occluded):
                 h, w = work.shape[:2]
-                out = warp(self._key_out, to_key.flow_at(w, h))
+                out = warp(self._key_out, to_key.flow_at(w, h), self._interp)
                 self._since_key += 1
                 self._remember(small, out)
                 return out
@@ -190,8 +232,10 @@ class TemporalProcessor:
 
     def _blend(self, fresh: np.ndarray, motion: Motion) -> np.ndarray:
         h, w = fresh.shape[:2]
-        warped = warp(self._prev_out, motion.flow_at(w, h))
+        warped = warp(self._prev_out, motion.flow_at(w, h), self._interp)
         weight = motion.reliable_at(w, h) * np.float32(self.temporal)
+        if self.keep_contrast:
+            return contrast_keeping_blend(fresh, warped, weight)
         return blend(fresh, warped, weight)
 
     def _remember(self, small: np.ndarray, out: np.ndarray) -> None:
@@ -215,14 +259,21 @@ def make_temporal_processor(
       reliable (0 = off). Occluded pixels and scene cuts take the fresh frame.
     - ``keyframe_every`` N >= 1: stylize every N-th frame and warp the last keyframe's
       output along the flow for the frames between (1 = stylize every frame).
-    - ``adaptive``: also start a keyframe as soon as more than ``max_occluded`` (default
-      0.1) of the frame is occluded from the last keyframe. Scene cuts always do.
+    - ``adaptive``: also start a keyframe as soon as more than ``max_unreliable`` (default
+      0.3) of the frame has no reliable match in the last keyframe (occluded, on a motion
+      boundary, or changed in brightness). Scene cuts always do.
     - ``internal_size``: long side in pixels at which the stylizer and the temporal work
       run; the output is brought back to the frame size with a guided filter. None = the
       frame size.
     - ``tuning``: ``flow_size`` (long side of the flow computation, default 320),
-      ``flow_preset`` ("ultrafast", "fast", "medium"), ``max_occluded``,
-      ``upsample_radius``, ``upsample_eps``.
+      ``flow_preset`` ("ultrafast", "fast", "medium"; default "medium" when every frame
+      is stylized anyway, "fast" when keyframes propagate), ``max_unreliable``,
+      ``keep_contrast`` (default True, see ``contrast_keeping_blend``),
+      ``warp_interpolation`` ("cubic" default, "linear"), ``upsample_radius``,
+      ``upsample_eps``.
+
+    Keyframe propagation without ``temporal`` switches abruptly at each keyframe (which
+    flickers more than per-frame stylization); use both.
 
     With everything off it returns ``stylize`` itself.
     """

@@ -96,7 +96,7 @@ def test_adaptive_keyframes_follow_occlusion_and_cuts():
     still = [texture(96, 128, seed=4)] * 6
     moving = translating_clip(n=6, dx=6, dy=0, height=96, width=128, seed=5)
     stylize = FlickeringStylizer(amplitude=0)
-    p = make_temporal_processor(stylize, adaptive=True, max_occluded=0.1)
+    p = make_temporal_processor(stylize, adaptive=True, max_unreliable=0.1)
     _run(p, still)
     assert stylize.calls == 1  # nothing changes: one keyframe
     p(moving[0])  # a cut
@@ -137,6 +137,26 @@ def test_guided_upsampling_keeps_source_edges_sharper_than_bilinear():
     assert mean_abs_difference(guided, truth) < 0.2 * mean_abs_difference(bilinear, truth)
     assert sharpness(guided) > 1.15 * sharpness(bilinear)
     assert sharpness(guided) == pytest.approx(sharpness(truth), rel=0.05)
+
+
+def test_guided_upsampling_keeps_the_stylization_texture_where_the_source_is_flat():
+    """A guided filter would smooth brush texture the source does not have; this must not,
+    and the source's edge must still come back sharp."""
+    src = np.full((96, 128, 3), 120, np.uint8)
+    src[31:71, 41:91] = 220  # a sharp square on a flat background, odd edges
+    low = cv2.resize(src, (64, 48), interpolation=cv2.INTER_AREA)
+    strokes = ((np.indices((48, 64)).sum(axis=0) % 4) * 20)[..., None].astype(np.uint8)
+    textured = cv2.add(low, np.repeat(strokes, 3, axis=2))  # the "style" adds texture
+    bilinear = cv2.resize(textured, (128, 96), interpolation=cv2.INTER_LINEAR)
+    out = guided_upsample(textured, src, radius=1, eps=1e-3)
+    flat = np.s_[4:24, 4:124]
+    assert np.abs(out[flat].astype(int) - bilinear[flat]).max() <= 1
+    # without the texture, the square's edges come back (identity "style": truth = src)
+    plain = cv2.resize(low, (128, 96), interpolation=cv2.INTER_LINEAR)
+    edges = np.s_[26:76, 36:96]
+    err_plain = np.abs(plain[edges].astype(int) - src[edges]).mean()
+    err_guided = np.abs(guided_upsample(low, src)[edges].astype(int) - src[edges]).mean()
+    assert err_guided < 0.3 * err_plain
 
 
 def test_guided_upsampling_is_identity_at_full_size():
