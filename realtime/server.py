@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import html
 import io
 import ipaddress
 import json
@@ -38,7 +39,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from aiohttp import web
 
@@ -274,7 +275,16 @@ class StreamServer:
 
     # -- page --------------------------------------------------------------------------
     async def _page(self, request: web.Request) -> web.Response:
-        return self._static_file("index.html")
+        resp = self._static_file("index.html")
+        if self.config.token is not None:
+            # the page's own script and stylesheet need the token too (it is valid: the
+            # guard let this request through)
+            q = "?token=" + quote(self.config.token, safe="")
+            body = resp.body.decode()
+            for name in ("static/app.js", "static/style.css"):
+                body = body.replace(f'"{name}"', f'"{name}{html.escape(q)}"')
+            resp.body = body.encode()
+        return resp
 
     async def _static(self, request: web.Request) -> web.Response:
         return self._static_file(request.match_info["name"])

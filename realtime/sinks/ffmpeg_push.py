@@ -164,7 +164,8 @@ class FfmpegPushSink:
         gop = max(1, round(self.fps * self.gop_seconds))
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error"]
         # the pipe's header says everything: no probing, so the first frame goes out now
-        cmd += ["-probesize", "32768", "-analyzeduration", "0", "-fflags", "nobuffer"]
+        # (not `-fflags nobuffer`: it throws away the frame read while probing)
+        cmd += ["-probesize", "32768", "-analyzeduration", "0"]
         cmd += ["-f", "matroska", "-i", "pipe:0"]
         has_audio = self.audio is not None and audio_start is not None
         if has_audio:
