@@ -58,6 +58,7 @@ def run_serve(
     max_viewers: int = 16,
     max_upload_mb: float = 10.0,
     quality: int = 80,
+    stall_timeout: float = 20.0,
     width: int | None = None,
     height: int | None = None,
     fps: float | None = None,
@@ -102,6 +103,7 @@ def run_serve(
         token=token,
         max_viewers=max_viewers,
         max_upload_bytes=int(max_upload_mb * 1024 * 1024),
+        stall_timeout=stall_timeout,
     )
     status: dict[str, Any] = {"source": src.name}
     broadcaster: FrameBroadcaster | None = None
