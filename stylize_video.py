@@ -424,6 +424,7 @@ def _run_serve(a: argparse.Namespace) -> int:
         size=a.size,
         max_seconds=a.duration,
         max_frames=a.frames,
+        loop=a.loop,
         as_json=a.json,
     )
 
@@ -452,6 +453,12 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         "--max-upload-mb", type=float, default=10.0, help="largest style upload (default 10 MB)"
     )
     p.add_argument("--quality", type=int, default=80, help="JPEG quality 1-100 (default 80)")
+    p.add_argument(
+        "--loop",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="start a video file over when it ends (default: on)",
+    )
     p.add_argument("--duration", type=float, metavar="SEC", help="stop after this many seconds")
     p.add_argument("--frames", type=int, help="stop after this many frames")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")

@@ -213,3 +213,32 @@ class ControlledProcessor:
         elif not c.controllable and c.thumbnail(0) is None:
             c.set_preview(0, out)
         return out
+
+
+def warm_up(processor: FrameProcessor, source: Any, prepare: Any = None) -> None:
+    """Run the processor once per model kind on a blank frame of the size the source will
+    deliver, before the capture starts: XLA compiles per frame size, and a file played in
+    real time would otherwise lose its first seconds to the compile. Sources that do not
+    know their size yet (a camera before its first frame) are skipped."""
+    inner = getattr(source, "inner", source)
+    w, h = getattr(inner, "width", None), getattr(inner, "height", None)
+    if not w or not h:
+        return
+    blank = np.zeros((int(h), int(w), 3), np.uint8)
+    if prepare is not None:
+        blank = prepare(blank)
+    specs = getattr(processor, "specs", None)
+    if not specs or not hasattr(processor, "style_index"):
+        processor(blank)
+        return
+    keep = processor.style_index
+    seen: set[bool] = set()
+    try:
+        for i, spec in enumerate(specs):
+            kind = bool(getattr(spec, "is_preset", False))
+            if kind not in seen:
+                seen.add(kind)
+                processor.style_index = i
+                processor(blank)
+    finally:
+        processor.style_index = keep

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import threading
 import time
@@ -20,7 +21,7 @@ import numpy as np
 
 from realtime.errors import UserError
 from realtime.frame import Frame, FrameProcessor
-from realtime.live_controls import ControlledProcessor, LiveControls
+from realtime.live_controls import ControlledProcessor, LiveControls, warm_up
 from realtime.pipeline import Pipeline
 from realtime.server import ServerConfig, StreamServer, check_bind
 from realtime.sinks.mjpeg import FrameBroadcaster
@@ -31,16 +32,27 @@ from realtime.webcam_job import _resize_long_side
 class ServeSession:
     """What `on_ready` receives: the server's URL and a way to stop (tests, embedding)."""
 
-    def __init__(self, server: StreamServer, pipeline: Pipeline) -> None:
+    def __init__(self, server: StreamServer) -> None:
         self.server = server
-        self.pipeline = pipeline
+        self.stopped = False
+        self._pipeline: Pipeline | None = None
+        self._lock = threading.Lock()
 
     @property
     def url(self) -> str:
         return self.server.url
 
+    def _attach(self, pipeline: Pipeline) -> None:
+        with self._lock:
+            self._pipeline = pipeline
+            if self.stopped:
+                pipeline.stop()
+
     def stop(self) -> None:
-        self.pipeline.stop()
+        with self._lock:
+            self.stopped = True
+            if self._pipeline is not None:
+                self._pipeline.stop()
 
 
 def run_serve(
@@ -65,13 +77,15 @@ def run_serve(
     size: int | None = None,
     max_seconds: float | None = None,
     max_frames: int | None = None,
+    loop: bool = True,
     temporal: Mapping[str, Any] | None = None,
     as_json: bool = False,
     processor: FrameProcessor | None = None,
     on_ready: Callable[[ServeSession], None] | None = None,
 ) -> int:
     """Serve until Ctrl-C, SIGTERM, the source ends or `max_seconds`/`max_frames`.
-    `source`: camera index or device, video file, stream URL or 'testpattern'.
+    `source`: camera index or device, video file, stream URL or 'testpattern'; a file
+    starts over when it ends unless `loop` is False.
     `processor` replaces the stylizer (tests); a ControllableStylizer gets the style,
     strength and colour controls, anything else only side-by-side."""
     from realtime.sources import open_live_source
@@ -97,6 +111,8 @@ def run_serve(
     controls = LiveControls(processor)
     process = ControlledProcessor(wrap_processor(processor, temporal), controls)
     src = open_live_source(source, width=width, height=height, fps=fps)
+    # a file played as a live source ends; the page should not, so it starts over
+    replay = loop and source is not None and os.path.isfile(str(source))
     config = ServerConfig(
         host=host,
         port=port,
@@ -109,11 +125,14 @@ def run_serve(
     broadcaster: FrameBroadcaster | None = None
     server: StreamServer | None = None
     try:
+        warm_up(processor, src, lambda image: _resize_long_side(image, size))
         broadcaster = FrameBroadcaster(quality)
         server = StreamServer(broadcaster, controls, config, status=lambda: status)
         server.start()
         peak = [0]
         last = [0.0, time.monotonic()]  # status refresh, console line
+        done_frames = [0]  # frames of earlier passes over a looped file
+        current: list[Pipeline] = []
 
         def prepare(image: np.ndarray) -> np.ndarray:
             return _resize_long_side(image, size)
@@ -124,12 +143,12 @@ def run_serve(
             now = time.monotonic()
             if now - last[0] >= 0.5:  # the server thread reads this dict, never the pipeline
                 last[0] = now
-                st = pipeline.stats
+                st = current[-1].stats
                 status.update(
                     fps=round(st.current_fps, 2),
                     latency_ms=round(st.current_latency_ms, 1),
                     stylize_ms=round(st.stage_ms.get("process", 0.0), 1),
-                    frames=st.frames_out,
+                    frames=done_frames[0] + st.frames_out,
                     dropped=st.dropped,
                     failed=st.failed,
                     width=view.shape[1],
@@ -145,33 +164,51 @@ def run_serve(
                     file=sys.stderr,
                 )
 
-        pipeline = Pipeline(
-            src,
-            process,
-            output,
-            live=True,
-            max_frames=max_frames,
-            max_seconds=max_seconds,
-            prepare=prepare,
-        )
+        session = ServeSession(server)
         shown = server.url + (f"?token={token}" if token else "")
         if not as_json:
             print(f"serving {src.name} at {shown}  (Ctrl-C to stop)", file=sys.stderr, flush=True)
-        if on_ready is not None:
-            threading.Thread(
-                target=on_ready, args=(ServeSession(server, pipeline),), daemon=True
-            ).start()
+        t0 = time.monotonic()
         interrupted = False
-        try:
-            stats = pipeline.run()
-        except KeyboardInterrupt:
-            interrupted = True
-            stats = pipeline.final_stats
+        passes = 0
+        while True:
+            left = None if max_seconds is None else max_seconds - (time.monotonic() - t0)
+            frames_left = None if max_frames is None else max_frames - done_frames[0]
+            pipeline = Pipeline(
+                src,
+                process,
+                output,
+                live=True,
+                max_frames=frames_left,
+                max_seconds=left,
+                prepare=prepare,
+            )
+            current.append(pipeline)
+            del current[:-1]
+            session._attach(pipeline)
+            if passes == 0 and on_ready is not None:
+                threading.Thread(target=on_ready, args=(session,), daemon=True).start()
+            passes += 1
+            try:
+                stats = pipeline.run()
+            except KeyboardInterrupt:
+                interrupted = True
+                stats = pipeline.final_stats
+            done_frames[0] += stats.frames_out
+            ended = not (interrupted or session.stopped or stats.stopped_by_user)
+            ended = ended and (left is None or stats.elapsed_s < left - 0.5)
+            ended = ended and (frames_left is None or stats.frames_out < frames_left)
+            if not (replay and ended and stats.frames_out > 0):
+                break
+            src.close()
+            src = open_live_source(source, width=width, height=height, fps=fps)
         summary = stats.as_dict()
         summary.update(
             source=src.name,
             url=server.url,
             interrupted=interrupted,
+            frames_total=done_frames[0],
+            passes=passes,
             peak_viewers=peak[0],
             viewers_refused=server.viewers_refused,
             viewers_cut_off=server.viewers_cut_off,
@@ -181,9 +218,10 @@ def run_serve(
             print(json.dumps(summary))
         else:
             print(
-                f"{src.name}: {stats.frames_out} frames in {stats.elapsed_s:.1f} s "
-                f"({stats.output_fps:.1f} fps); {broadcaster.encoded} JPEG frames for up to "
-                f"{peak[0]} viewer(s); capture-to-encode {stats.latency_ms:.0f} ms",
+                f"{src.name}: {done_frames[0]} frames in {time.monotonic() - t0:.1f} s"
+                f"{f' ({passes} passes)' if passes > 1 else ''}; {broadcaster.encoded} JPEG "
+                f"frames for up to {peak[0]} viewer(s); capture-to-encode "
+                f"{stats.latency_ms:.0f} ms",
                 file=sys.stderr,
             )
         if interrupted:

@@ -19,6 +19,7 @@ import numpy as np
 
 from realtime.errors import UserError
 from realtime.frame import Frame, FrameProcessor
+from realtime.live_controls import warm_up
 from realtime.pipeline import Pipeline
 from realtime.video_job import build_processor, wrap_processor
 from realtime.webcam_job import _resize_long_side
@@ -98,6 +99,7 @@ def run_stream(
     sinks: list[Any] = []
     push = None
     try:
+        warm_up(processor, src, lambda image: _resize_long_side(image, size))
         if target is not None:
             audio, audio_time = _audio_of(src)
             push = FfmpegPushSink(

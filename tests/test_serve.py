@@ -587,3 +587,44 @@ def test_run_serve_end_to_end_with_side_by_side(tmp_path):
     assert right[..., 1].mean() > left[..., 1].mean() + 50  # style 1: the green tint
     st = results["status"]
     assert (st["style"], st["side_by_side"], st["width"], st["height"]) == ("tint1", True, 160, 60)
+
+
+def test_run_serve_starts_a_file_over_when_it_ends(tmp_path, capsys):
+    from video_clips import make_clip
+
+    from realtime.serve_job import run_serve
+
+    clip = make_clip(tmp_path / "short.mp4", size=(64, 48), fps=20, seconds=0.5)
+    rc = run_serve(source=str(clip), processor=TintStylizer(), port=0, max_frames=25, as_json=True)
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["passes"] >= 3 and summary["frames_total"] == 25  # 10 frames a pass
+    rc = run_serve(source=str(clip), processor=TintStylizer(), port=0, loop=False, as_json=True)
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["passes"] == 1 and 0 < summary["frames_total"] <= 10
+
+
+def test_warm_up_compiles_each_model_kind_at_the_delivered_size():
+    from types import SimpleNamespace
+
+    from models.styles import parse_style
+    from realtime.live_controls import warm_up
+
+    calls = []
+
+    class Recorder(TintStylizer):
+        def __call__(self, image):
+            calls.append((self.style_index, image.shape))
+            return image
+
+    st = Recorder()
+    st.specs = [parse_style("preset:1"), parse_style("preset:2"), parse_style("preset:3")]
+    st.specs[1] = SimpleNamespace(is_preset=False)  # an image style: the other network
+    st.style_index = 2
+    source = SimpleNamespace(inner=SimpleNamespace(width=640, height=360))
+    warm_up(st, source, lambda im: im[::2, ::2])
+    assert calls == [(0, (180, 320, 3)), (1, (180, 320, 3))]
+    assert st.style_index == 2  # as the user chose
+    calls.clear()
+    warm_up(st, SimpleNamespace(), None)  # a camera before its first frame: nothing to do
+    assert calls == []

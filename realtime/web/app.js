@@ -155,4 +155,4 @@ $("upload").addEventListener("submit", async (e) => {
 
 startStream();
 loadStyles();
-pollStatus();
+setTimeout(pollStatus, 700);  // after the stream request, so it counts this viewer
