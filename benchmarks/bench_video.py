@@ -17,7 +17,8 @@ loading included) and peak RSS (os.wait4).
 prints peak RSS per length: it must stay flat (nothing accumulates per frame).
 
 Run: python benchmarks/bench_video.py [--seconds 3] [--clips a.mp4 ...] [--native]
-     [--memory]
+     [--memory | --memory-only [--memory-lengths 2 8 32] [--memory-fps 1]
+     [--pipeline-only]]
 """
 
 from __future__ import annotations
@@ -187,12 +188,24 @@ def bench(clips: list[Path], seconds: float, native: bool, work: Path) -> None:
             )
 
 
-def memory(work: Path, lengths: list[float], fps: int) -> None:
-    print(f"\nPeak RSS converting synthetic 1920x1080 clips at {fps} fps, native size\n")
+IDENTITY = (
+    "import sys; sys.path.insert(0, sys.argv[3]); from realtime.video_job import convert_video;"
+    " convert_video(sys.argv[1], sys.argv[2], processor=lambda x: 255 - x, progress=False)"
+)
+
+
+def memory(work: Path, lengths: list[float], fps: int, pipeline_only: bool) -> None:
+    """Peak RSS (the Python process or its largest ffmpeg child, as wait4 reports it)."""
+    what = (
+        "pipeline only (a pixel-inverting processor, no TensorFlow)"
+        if pipeline_only
+        else "stylize-video video --style preset:7"
+    )
+    print(f"\nPeak RSS converting synthetic 1920x1080 clips at {fps} fps, native size: {what}\n")
     print("| length s | frames | wall s | peak RSS MB |")
     print("|---|---|---|---|")
     for seconds in lengths:
-        clip = work / f"hd_{seconds:g}.mp4"
+        clip = work / f"hd_{fps}_{seconds:g}.mp4"
         subprocess.run(
             [
                 ffmpeg(),
@@ -220,8 +233,14 @@ def memory(work: Path, lengths: list[float], fps: int) -> None:
             ],
             check=True,
         )
-        a = ours(clip, work / f"hd_out_{seconds:g}.mp4", None)
-        print(f"| {seconds:g} | {a['frames']} | {a['wall']:.1f} | {a['rss']} |", flush=True)
+        out = work / f"hd_out_{fps}_{seconds:g}.mp4"
+        if pipeline_only:
+            wall, rss, _, _ = run([sys.executable, "-c", IDENTITY, str(clip), str(out), str(ROOT)])
+            frames = count_frames(out)
+        else:
+            a = ours(clip, out, None)
+            wall, rss, frames = a["wall"], a["rss"], a["frames"]
+        print(f"| {seconds:g} | {frames} | {wall:.1f} | {rss} |", flush=True)
 
 
 def main() -> None:
@@ -230,17 +249,24 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3.0, help="length used of each clip")
     ap.add_argument("--native", action="store_true", help="also compare at native size")
     ap.add_argument("--memory", action="store_true", help="peak RSS vs 1080p clip length")
-    ap.add_argument("--memory-lengths", type=float, nargs="*", default=[2, 4, 8])
-    ap.add_argument("--memory-fps", type=int, default=2)
+    ap.add_argument("--memory-only", action="store_true", help="only the RSS table")
+    ap.add_argument("--memory-lengths", type=float, nargs="*", default=[2, 8, 32])
+    ap.add_argument("--memory-fps", type=int, default=1)
+    ap.add_argument(
+        "--pipeline-only",
+        action="store_true",
+        help="memory table with an inverting processor instead of the stylizer",
+    )
     a = ap.parse_args()
     clips = a.clips if a.clips else sorted(DATA.glob("*.mp4")) + sorted(DATA.glob("*.mkv"))
     if not clips:
         sys.exit(f"no clips: give --clips or provide {DATA}")
     print(f"machine: {os.cpu_count()} CPUs; {time.strftime('%Y-%m-%d %H:%M')}")
     with tempfile.TemporaryDirectory(prefix="bench-video-") as d:
-        bench(clips, a.seconds, a.native, Path(d))
-        if a.memory:
-            memory(Path(d), a.memory_lengths, a.memory_fps)
+        if not a.memory_only:
+            bench(clips, a.seconds, a.native, Path(d))
+        if a.memory or a.memory_only:
+            memory(Path(d), a.memory_lengths, a.memory_fps, a.pipeline_only)
 
 
 if __name__ == "__main__":

@@ -139,7 +139,7 @@ class Pipeline:
         output: Output,
         *,
         live: bool | None = None,
-        queue_size: int = 4,
+        queue_size: int = 2,
         on_error: OnError | None = None,
         max_frames: int | None = None,
         max_seconds: float | None = None,

@@ -73,7 +73,7 @@ class VideoFileSource(Source):
         start: float | None = None,
         end: float | None = None,
         size: int | None = None,
-        queue_size: int = 4,
+        queue_size: int = 2,
     ) -> None:
         self.path = str(path)
         self.name = os.path.basename(self.path)
