@@ -160,3 +160,74 @@ def test_interrupt_leaves_playable_file_with_matching_audio(clip, tmp_path, sig)
     assert len(read_frames(out)) == v.count  # decodes to the end
     assert processes_mentioning(str(tmp_path)) == []
     assert [f.name for f in tmp_path.iterdir()] == ["partial.mp4"]  # no temp files left
+
+
+def _beep_flash_clip(path: Path) -> Path:
+    """Black video with one white frame at t = 1.0 s and silence with a 1 kHz beep
+    starting at t = 1.0 s: where they land in an output shows the A/V sync."""
+    from video_clips import run_ffmpeg
+
+    run_ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=black:s=64x48:r=30:d=2,drawbox=color=white:t=fill:enable='between(t,0.99,1.02)'",
+        "-f",
+        "lavfi",
+        "-i",
+        "aevalsrc='if(between(t,1,1.1),0.8*sin(2*PI*1000*t),0)':s=48000:d=2.2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        str(path),
+    )
+    return path
+
+
+def _flash_and_beep_times(path: Path) -> tuple[float, float]:
+    from video_clips import FF
+
+    frames = read_frames(path)
+    flash = int(np.argmax(frames.reshape(len(frames), -1).mean(axis=1)))
+    t_flash = stream_times(path).pts[flash]
+    pcm = subprocess.run(
+        [
+            FF,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-i",
+            str(path),
+            "-map",
+            "0:a:0",
+            "-f",
+            "s16le",
+            "-ac",
+            "1",
+            "-ar",
+            "48000",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
+    audio = np.frombuffer(pcm, np.int16)
+    t_beep = int(np.argmax(np.abs(audio) > 8000)) / 48000
+    return t_flash, t_beep
+
+
+@pytest.mark.parametrize("start", [None, 0.5])
+def test_audio_stays_in_sync(tmp_path, start):
+    src = _beep_flash_clip(tmp_path / "sync.mp4")
+    f0, b0 = _flash_and_beep_times(src)
+    assert abs(f0 - b0) < 0.02  # the test clip itself is in sync
+    out = tmp_path / "out.mp4"
+    convert_video(str(src), str(out), processor=lambda x: x, start=start, progress=False)
+    flash, beep = _flash_and_beep_times(out)
+    assert flash == pytest.approx(1.0 - (start or 0), abs=0.04)
+    assert abs(flash - beep) < 1 / 30  # within a frame
