@@ -236,3 +236,28 @@ def test_uneven_live_timestamps_keep_every_frame_playable(tmp_path):
     frames = read_frames(out)
     assert [round(int(f[0, 0, 0]) / 20) for f in frames] == list(range(12))
     assert np.allclose(stream_times(out).pts, pts - pts[0], atol=1e-4)
+
+
+def test_ctrl_c_while_finishing_is_held_until_the_file_is_complete(tmp_path, monkeypatch):
+    import signal
+
+    import realtime.sinks.ffmpeg_writer as fw
+
+    real_popen = fw.popen
+
+    def popen_then_ctrl_c(cmd, **kw):
+        p = real_popen(cmd, **kw)
+        if "nut" not in cmd:  # the final mux, not the encoder
+            os.kill(os.getpid(), signal.SIGINT)
+        return p
+
+    out = tmp_path / "held.mp4"
+    w = FfmpegVideoWriter(out, fps=10)
+    for i in range(10):
+        w.write(Frame(np.full((16, 16, 3), i * 20, np.uint8), i / 10, i))
+    monkeypatch.setattr(fw, "popen", popen_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt, match="held"):
+        w.close()
+    assert w.written and stream_times(out).count == 10
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert child_ffmpegs() == []

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import subprocess
 import tempfile
 import threading
@@ -54,6 +55,27 @@ _COPYABLE = {
     "mov": {"aac", "mp3", "alac", "ac3", "eac3", "pcm_s16le", "pcm_s24le"},
     "matroska": None,  # Matroska takes everything ffmpeg decodes
 }
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold SIGINT/SIGTERM (main thread only) and raise KeyboardInterrupt on exit if one
+    came; a no-op off the main thread, where Python delivers no signals anyway."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    old = {sig: signal.signal(sig, lambda n, f: caught.append(n)) for sig in _DEFERRED}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    if caught:
+        raise KeyboardInterrupt(f"signal {caught[0]} (held until the file was complete)")
+
+
+_DEFERRED = (signal.SIGINT, signal.SIGTERM)
 
 
 @dataclass(frozen=True)
@@ -242,9 +264,16 @@ class FfmpegVideoWriter:
         self.frames += 1
 
     def close(self) -> None:
-        """Finish the file: flush the encoder, mux the audio, rename into place."""
+        """Finish the file: flush the encoder, mux the audio, rename into place.
+
+        Ctrl-C or SIGTERM during this short, bounded step are held until the file is in
+        place and then raised, so an interrupt never throws away the work done."""
         if self._closed:
             return
+        with _signals_deferred():
+            self._finish()
+
+    def _finish(self) -> None:
         self._closed = True
         final_tmp = None
         try:
