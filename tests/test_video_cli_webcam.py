@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from test_sources import fake_cv2_capture  # noqa: F401  (fixture)
-from video_clips import child_ffmpegs, read_frames, stream_times
+from video_clips import child_ffmpegs, processes_mentioning, read_frames, stream_times
 
 from realtime.errors import UserError
 from realtime.frame import Frame
@@ -183,3 +184,60 @@ def test_window_with_hud_and_keys_under_xvfb(tmp_path):
     recorded = read_frames(Path(rec))
     assert len(recorded) >= 3 and recorded.shape[1:] == (64, 96, 3)
     assert "Traceback" not in r.stderr
+
+
+LIVE_CLI = textwrap.dedent(
+    """
+    import sys, time
+    import realtime.webcam_job as job
+
+    def fake(*a, **k):
+        def proc(img):
+            time.sleep(0.01)
+            print("frame", flush=True)
+            return 255 - img
+        return proc
+
+    job.build_processor = fake
+    import stylize_video
+    sys.exit(stylize_video.main(sys.argv[1:]))
+    """
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_live_cli_stops_on_signal_and_keeps_the_recording(tmp_path, sig):
+    out = tmp_path / "live.mp4"
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            LIVE_CLI,
+            "webcam",
+            "--source",
+            "testpattern",
+            "--width",
+            "64",
+            "--height",
+            "48",
+            "--headless",
+            "-o",
+            str(out),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    done = 0
+    for line in p.stdout:
+        done += line.startswith("frame")
+        if done == 15:
+            os.killpg(p.pid, sig)
+            break
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "recorded" in err and "Traceback" not in err
+    assert stream_times(out).count >= 10  # live mode may drop a stale processed frame
+    assert processes_mentioning(str(tmp_path)) == []
