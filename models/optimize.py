@@ -266,21 +266,28 @@ class StyleOptimizer:
 
         evals = 0
         last_parts = np.zeros(4)
+        last: dict[str, Any] = {}  # the point evaluated last, to skip repeats
 
         def evaluate(x: np.ndarray, scale: float) -> tuple[float, np.ndarray, float]:
             nonlocal evals, last_parts
+            x32 = x.reshape(1, h, w, 3).astype(np.float32)
+            if last and last["scale"] == scale and np.array_equal(last["x"], x32):
+                return last["out"]
             evals += 1
-            xt = tf.constant(x.reshape(1, h, w, 3).astype(np.float32))
             scaled, grad, total, parts = self._loss_and_grad(
-                xt, *args, tf.constant(scale, tf.float32)
+                tf.constant(x32), *args, tf.constant(scale, tf.float32)
             )
             last_parts = parts.numpy()
-            return float(scaled), grad.numpy().reshape(-1), float(total)
+            out = (float(scaled), grad.numpy().reshape(-1), float(total))
+            last.update(x=x32, scale=scale, out=out)
+            return out
 
         weights = args[4].numpy()
-        _, _, f0 = evaluate(x0, 1.0)
+        _, g0, f0 = evaluate(x0, 1.0)
         # Loss scale: start at 1e3 whatever the weights/size (see module docstring).
         scale = 1e3 / max(f0, 1e-20)
+        # The optimizer's first call is at x0 again: answer it without another VGG pass.
+        last.update(scale=scale, out=(f0 * scale, g0 * scale, f0))
         history = [f0]
         parts_history = [tuple(float(v) for v in last_parts * weights)]
 
@@ -314,8 +321,8 @@ class StyleOptimizer:
         finally:
             if bar is not None:
                 bar.close()
-        # Final terms at the returned image (L-BFGS' last evaluation may be a rejected
-        # line-search point).
+        # Final terms at the returned image (free when it was the last point evaluated;
+        # after a failed line search it may not be).
         evaluate(x, scale)
         img = np.clip(x.reshape(h, w, 3), 0.0, 1.0).astype(np.float32)
         terms = dict(
