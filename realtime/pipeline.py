@@ -103,6 +103,7 @@ class PipelineStats:
     latency_p95_ms: float = 0.0
     current_fps: float = 0.0  # over the last second or so (for the HUD)
     current_latency_ms: float = 0.0
+    current_process_ms: float = 0.0  # mean of the last 30 frames (the HUD's figure)
     interrupted: bool = False
     stopped_by_user: bool = False
 
@@ -126,6 +127,10 @@ class _Meter:
     @property
     def mean(self) -> float:
         return self.total / self.n if self.n else 0.0
+
+    def recent_mean(self, n: int) -> float:
+        last = list(self.recent)[-n:]
+        return sum(last) / len(last) if last else 0.0
 
     def p95(self) -> float:
         return float(np.percentile(list(self.recent), 95)) if self.recent else 0.0
@@ -261,6 +266,7 @@ class Pipeline:
             latency_p95_ms=self._lat.p95(),
             current_fps=cur_fps,
             current_latency_ms=self._lat.recent[-1] if self._lat.recent else 0.0,
+            current_process_ms=self._m["process"].recent_mean(30),
         )
 
     def stop(self) -> None:

@@ -197,7 +197,7 @@ class LiveController:
     def hud_lines(self, stats: PipelineStats) -> list[str]:
         lines = [
             f"{stats.current_fps:4.1f} fps  latency {stats.current_latency_ms:4.0f} ms  "
-            f"stylize {stats.stage_ms.get('process', 0):4.0f} ms",
+            f"stylize {stats.current_process_ms:4.0f} ms",
             self.style_label(),
         ]
         if self.controllable:
