@@ -25,6 +25,9 @@ cuts left out) and its ratio to our per-frame output; with --farneback, also wit
 Farneback flow (a flow estimator we do not use inside the filter). MAD = mean absolute
 difference from the reference output (ours: our per-frame; the peer's: its s=0), a
 frozen or smeared video strays far. Sharp = mean gradient magnitude over the reference's.
+The "floor" row is the warping error of the source video itself: what the metric's own
+flow fails to explain, a floor under every variant (DIS explains these clips several times
+better than Farneback, whose figures are therefore the noisier second opinion).
 
 Targets (issue 5): temporal E <= 0.5 x per-frame and < peer s=0.5, sharpness >= 0.9.
 
@@ -175,7 +178,7 @@ def bench_clip(clip: Path, a: argparse.Namespace, stylizer, work: Path) -> dict[
                 raise RuntimeError(f"{k} wrote fewer frames than the source has")
             outs[k] = f
         for m in meters.values():
-            m.add(src, outs)
+            m.add(src, {**outs, "source": src})  # the source itself: the flow's noise floor
         for k in names:
             mad[k].append(mean_abs_difference(outs[k], outs[refs[k]]))
             sharp[k].append(sharpness(outs[k]))
@@ -208,6 +211,9 @@ def bench_clip(clip: Path, a: argparse.Namespace, stylizer, work: Path) -> dict[
         else:
             r["fps"] = peer_fps[k]
         rows[k] = r
+    rows["floor"] = {"E": meters["dis"].mean("source"), "frames": n, "size": f"{w}x{h}"}
+    if "farneback" in meters:
+        rows["floor"]["E_fb"] = meters["farneback"].mean("source")
     for r in rows.values():
         r["E_ratio"] = r["E"] / rows["per-frame"]["E"]
         if "E_fb" in r:
@@ -244,6 +250,9 @@ def print_table(title: str, rows: dict[str, dict], farneback: bool) -> None:
             line += (
                 f" {r.get('E_fb', float('nan')):>9.5f} {r.get('E_fb_ratio', float('nan')):>6.2f}"
             )
+        if "fps" not in r:  # the floor row
+            print(line + "   (the source video itself: error of the flow, not of flicker)")
+            continue
         cpu = f"{r['cpu_ms']:>7.1f}" if "cpu_ms" in r else f"{'-':>7}"
         calls = f"{r['calls']:>8}" if "calls" in r else f"{'-':>8}"
         line += f" {r['fps']:>6.1f} {cpu} {calls} {r['mad']:>6.3f} {r['sharp']:>6.2f}"

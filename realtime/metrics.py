@@ -11,11 +11,13 @@ channels as in Lai et al.'s code,
     E_pair = sum_x M(x) * |O_t(x + w_f(x)) - O_{t-1}(x)|^2 / sum_x M(x)
 
 and E_warp is the mean over the pairs. Lai et al.'s clips have no scene cuts; across a cut
-the flow is meaningless and the few pixels that pass the mask by chance would dominate the
-mean (one cut pair weighs as much as 50 ordinary ones). So a pair where less than
-``min_reliable`` (default 25 %) of the pixels are reliable counts as a cut: its value is NaN
-and it is left out of the mean. On the clips in ../shared/data/video the hard cuts have
-3-11 % reliable pixels, every other pair at least 44 % (the fastest motion of cockatoo).
+the flow is meaningless and the pixels that pass the mask by chance would dominate the mean
+(one cut pair weighs as much as 50 ordinary ones). So a pair counts as a cut, gets NaN and
+is left out of the mean when realtime.flow.MotionEstimator calls it one (tested on the
+three hard cuts of tears_of_steel) or when less than ``min_reliable`` (25 %) of its
+pixels are reliable. The cut test has to be separate from the mask: with DIS flow the cuts
+of tears_of_steel leave 3-11 % of the pixels reliable (every other pair there and in
+cockatoo >= 44 %), but Farneback's smoother flow passes 29-33 % of them.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 
-from realtime.flow import FlowEstimator, reliable_mask, to_gray, warp
+from realtime.flow import FlowEstimator, MotionEstimator, reliable_mask, to_gray, warp
 
 
 class WarpingError:
@@ -39,6 +41,8 @@ class WarpingError:
     def __init__(self, flow_preset: str = "medium", min_reliable: float = 0.25) -> None:
         self.estimator = FlowEstimator(flow_preset)
         self.min_reliable = min_reliable
+        self._cuts = MotionEstimator(flow_size=320, preset="fast")
+        self._prev_small: np.ndarray | None = None
         self._prev_gray: np.ndarray | None = None
         self._prev_out: dict[str, np.ndarray] = {}
         self.per_pair: dict[str, list[float]] = {}
@@ -54,18 +58,22 @@ class WarpingError:
         if gray.shape != (h, w):
             gray = cv2.resize(gray, (w, h), interpolation=cv2.INTER_AREA)
         cur = {name: o.astype(np.float32) * (1 / 255) for name, o in outs.items()}
+        small = self._cuts.prepare(gray)
         if self._prev_gray is not None:
             flow_f = self.estimator.calc(self._prev_gray, gray)
             flow_b = self.estimator.calc(gray, self._prev_gray)
             mask = reliable_mask(flow_f, flow_b).astype(np.float32)
             n = float(mask.sum())
             self.reliable_fraction.append(n / mask.size)
-            cut = n == 0 or n / mask.size < self.min_reliable
+            cut = (
+                n / mask.size < self.min_reliable
+                or self._cuts.estimate(small, self._prev_small).cut
+            )
             for name, o in cur.items():
                 d = warp(o, flow_f) - self._prev_out[name]
                 e = float("nan") if cut else float(np.einsum("hw,hwc,hwc->", mask, d, d)) / n
                 self.per_pair.setdefault(name, []).append(e)
-        self._prev_gray, self._prev_out = gray, cur
+        self._prev_gray, self._prev_out, self._prev_small = gray, cur, small
 
     def mean(self, name: str = "") -> float:
         values = np.asarray(self.per_pair.get(name, []), dtype=np.float64)

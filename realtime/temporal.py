@@ -92,7 +92,7 @@ def contrast_keeping_blend(
     ``max_gain``. The detail that is scaled is the blend's own, which is steady over time,
     so the flicker stays down while the strokes stay crisp."""
     f = fresh.astype(np.float32)
-    b = f + weight[..., None] * (warped.astype(np.float32) - f)
+    b = f + weight.astype(np.float32, copy=False)[..., None] * (warped.astype(np.float32) - f)
     base = cv2.GaussianBlur(b, (0, 0), sigma)
     det = b - base
     luma_f = to_gray(fresh).astype(np.float32)

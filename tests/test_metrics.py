@@ -96,3 +96,14 @@ def test_sharpness_drops_with_blur_and_is_zero_on_flat_images():
     step = np.zeros((10, 10, 3), np.uint8)
     step[:, 5:] = 255
     assert sharpness(step) == pytest.approx(0.5 * 2 / 10, rel=0.02)
+
+
+@pytest.mark.parametrize("flow", ["medium", "farneback"])
+def test_scene_cut_pairs_are_left_out(flow):
+    a = translating_clip(n=4, height=96, width=128, seed=1)
+    b = translating_clip(n=4, height=96, width=128, seed=2)
+    clip = a + b
+    per_pair = warping_errors(clip, [invert(f) for f in clip], flow_preset=flow)
+    assert np.isnan(per_pair[3])  # the pair (a[-1], b[0])
+    assert np.isfinite(np.delete(per_pair, 3)).all()
+    assert warping_error(clip, [invert(f) for f in clip], flow_preset=flow) < 1e-3
