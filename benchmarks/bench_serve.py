@@ -64,6 +64,7 @@ def thread_cpu() -> dict[str, float]:
             out["source"] = out.get("source", 0.0) + cpu_s(os.getpid(), t.native_id)
         elif key == "MainThread":
             out["pipeline-output"] = cpu_s(os.getpid(), t.native_id)
+    out["whole process"] = cpu_s(os.getpid())  # with TensorFlow's own thread pool
     return out
 
 
@@ -278,7 +279,7 @@ def main() -> None:
     print("| thread | no viewers | with viewers | no viewers again |")
     print("|---|---|---|---|")
     names = ["pipeline-process", "source", "pipeline-capture", "pipeline-output", "mjpeg-encoder"]
-    for name in [*names, "http-server"]:
+    for name in [*names, "http-server", "whole process"]:
         vals = [r["cpu_ms_per_frame"].get(name, 0.0) for _, r in phases]
         print(f"| {name} | " + " | ".join(f"{v:.1f}" for v in vals) + " |")
     print(f"| viewer clients (other process) | - | {loaded['clients_cpu_ms_per_frame']:.1f} | - |")
