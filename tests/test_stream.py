@@ -290,3 +290,30 @@ def test_cli_stream_to_udp_testpattern(tmp_path):
     )
     assert r.returncode == 2
     assert r.stderr.startswith("stylize-video: error: --to x.flv") and "Traceback" not in r.stderr
+
+
+def test_receiver_that_hangs_is_given_up_on_and_retried(caplog):
+    """A server that accepts the connection but never answers blocks ffmpeg, then our pipe:
+    after `stall_timeout` ffmpeg is killed and the push retried (the capture goes on)."""
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen()
+    url = f"rtmp://127.0.0.1:{hang.getsockname()[1]}/live/test"
+    sink = FfmpegPushSink(url, fps=FPS, first_delay=0.1, stall_timeout=1.0)
+    i = 0
+
+    def feed() -> bool:
+        nonlocal i
+        sink.write(pattern(i))
+        i += 1
+        threading.Event().wait(1 / FPS)
+        return sink.failures >= 1
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="realtime.sinks.ffmpeg_push"):
+            wait_until(feed, "the hung push was given up on")
+        assert "took no frame" in caplog.text
+        assert sink.frames < i  # frames kept coming while ffmpeg was stuck
+    finally:
+        sink.close()
+        hang.close()

@@ -211,16 +211,22 @@ class FfmpegPushSink:
                 f"{self.target.display}: frame {frame.index} is {image.dtype} {image.shape}, "
                 f"the first was uint8 {self._shape}; every frame must have one size"
             )
+        self._check_stall()
         with self._cond:
             if self._closing:
                 raise RuntimeError(f"{self.target.display}: the push sink is closed")
             while self.block and self._slot and not self._closing:
                 self._cond.wait(0.1)
+                self._check_stall()
             if self._slot:
                 self._slot.popleft()
                 self._replaced += 1
             self._slot.append(frame)
             self._cond.notify_all()
+
+    def _check_stall(self) -> None:
+        """A receiver that accepts the connection but stops reading blocks ffmpeg and then
+        our pipe write forever; past `stall_timeout` ffmpeg is killed and retried."""
         since = self._write_since
         if since is not None and time.monotonic() - since > self.stall_timeout:
             self._kill(f"ffmpeg took no frame for {self.stall_timeout:.0f} s")
