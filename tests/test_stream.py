@@ -317,3 +317,27 @@ def test_receiver_that_hangs_is_given_up_on_and_retried(caplog):
     finally:
         sink.close()
         hang.close()
+
+
+def test_srt_push_reaches_a_listener(tmp_path):
+    port = free_port(socket.SOCK_DGRAM)
+    out = tmp_path / "srt.ts"
+    listen = [FF, "-nostdin", "-loglevel", "error", "-i", f"srt://127.0.0.1:{port}?mode=listener"]
+    receiver = subprocess.Popen(
+        [*listen, "-c", "copy", "-f", "mpegts", str(out)],
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        n = 30
+        with FfmpegPushSink(f"srt://127.0.0.1:{port}", fps=FPS, first_delay=0.1) as sink:
+            for i in range(n):  # in real time: the listener probes the first packets
+                sink.write(pattern(i))
+                threading.Event().wait(1 / FPS)
+        receiver.wait(timeout=30)
+    finally:
+        if receiver.poll() is None:
+            receiver.kill()
+            receiver.wait()
+    frames = read_frames(out)
+    assert frames.shape[1:] == (H, W, 3)
+    assert len(frames) >= n // 2
