@@ -331,13 +331,16 @@ class StreamServer:
             # Each part ends with the next boundary: browsers show a part when they see
             # the boundary after it, so sending it late would delay every frame by one.
             await resp.write(f"--{BOUNDARY}\r\n".encode())
-            last = 0
+            # start at the newest frame written, not at a JPEG left from earlier viewers
+            last = max(0, self.bc.frames_in - 1)
+            first = True
             while True:
                 frame = await self.bc.next_frame(last)
                 if frame is None:
                     break
-                if last:
+                if not first:
                     viewer.skipped += frame.seq - last - 1
+                first = False
                 last = viewer.current = frame.seq
                 head = f"Content-Type: image/jpeg\r\nContent-Length: {len(frame.jpeg)}\r\n\r\n"
                 part = head.encode() + frame.jpeg + f"\r\n--{BOUNDARY}\r\n".encode()

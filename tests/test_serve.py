@@ -628,3 +628,24 @@ def test_warm_up_compiles_each_model_kind_at_the_delivered_size():
     calls.clear()
     warm_up(st, SimpleNamespace(), None)  # a camera before its first frame: nothing to do
     assert calls == []
+
+
+def test_a_new_viewer_starts_at_the_newest_frame_not_an_old_jpeg(served):
+    s = served()
+
+    async def go():
+        async with aiohttp.ClientSession() as c:
+            r = await open_stream(c, s.url)
+            s.bc.write(Frame(np.full((48, 64, 3), (250, 0, 0), np.uint8), 0.0, 0))
+            await read_part(r.content)
+            r.close()
+            await await_until(lambda: not s.server.viewers, "the viewer left")
+            # written while nobody watches, so not encoded yet
+            s.bc.write(Frame(np.full((48, 64, 3), (0, 0, 250), np.uint8), 0.1, 1))
+            r = await open_stream(c, s.url)
+            img = np.asarray(Image.open(io.BytesIO(await read_part(r.content))))
+            r.close()
+            return img
+
+    got = run(go())
+    assert got[..., 2].mean() > 200 and got[..., 0].mean() < 50  # the blue one, not red
