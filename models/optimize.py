@@ -107,6 +107,7 @@ class OptimizeResult:
     terms: dict[str, float] = field(default_factory=dict)  # final loss terms
     # Weighted (content, style, tv, temporal) after each iteration, [0] = at the start.
     parts_history: list[tuple[float, float, float, float]] = field(default_factory=list)
+    init_choice: int = 0  # which of several `init` candidates was used
 
     @property
     def initial_loss(self) -> float:
@@ -220,7 +221,7 @@ class StyleOptimizer:
     def run(
         self,
         content: np.ndarray,
-        init: np.ndarray | None = None,
+        init: np.ndarray | Sequence[np.ndarray] | None = None,
         *,
         temporal_target: np.ndarray | None = None,
         temporal_mask: np.ndarray | None = None,
@@ -229,7 +230,8 @@ class StyleOptimizer:
         show_progress: bool = False,
         desc: str = "optimize",
     ) -> OptimizeResult:
-        """Optimize one image. `init` is the starting image (content when None);
+        """Optimize one image. `init` is the starting image (content when None) or a list
+        of candidates, of which the one with the lowest loss is taken;
         `temporal_target` (a warped previous result) and `temporal_mask` (HxW in [0, 1],
         1 = reliable) add Ruder's temporal term. `progress(iteration, loss)` is called after
         every iteration (the video job's single bar uses it); `show_progress` draws a
@@ -239,9 +241,15 @@ class StyleOptimizer:
         s = self.settings
         content = _as_float_image(content)
         h, w = content.shape[:2]
-        x0 = content.copy() if init is None else _as_float_image(init)
-        if x0.shape != content.shape:
-            raise ValueError(f"init shape {x0.shape} != content shape {content.shape}")
+        if init is None:
+            candidates = [content.copy()]
+        elif isinstance(init, (list, tuple)):
+            candidates = [_as_float_image(c) for c in init]
+        else:
+            candidates = [_as_float_image(init)]
+        for c in candidates:
+            if c.shape != content.shape:
+                raise ValueError(f"init shape {c.shape} != content shape {content.shape}")
         if temporal_target is not None:
             prev = _as_float_image(temporal_target)
             mask = (
@@ -283,7 +291,15 @@ class StyleOptimizer:
             return out
 
         weights = args[4].numpy()
-        _, g0, f0 = evaluate(x0, 1.0)
+        # Several starting points: take the one with the lowest loss (one VGG pass each).
+        best = None
+        for i, c in enumerate(candidates):
+            _, g, f = evaluate(c, 1.0)
+            if best is None or f < best[2]:
+                best = (i, g, f, last_parts.copy())
+        init_choice, g0, f0, last_parts = best
+        x0 = candidates[init_choice]
+        last.update(x=x0.reshape(1, h, w, 3))
         # Loss scale: start at 1e3 whatever the weights/size (see module docstring).
         scale = 1e3 / max(f0, 1e-20)
         # The optimizer's first call is at x0 again: answer it without another VGG pass.
@@ -342,6 +358,7 @@ class StyleOptimizer:
             stop_reason=reason,
             terms=terms,
             parts_history=parts_history,
+            init_choice=init_choice,
         )
 
     def _lbfgs(

@@ -69,9 +69,16 @@ def test_warm_start_is_previous_result_warped_along_input_flow() -> None:
     expected = 1.0 - clip[4].astype(np.float32) / 255  # what keyframe 0's result looks like there
     reliable = warm["mask"] > 0.5
     assert reliable.mean() > 0.6  # most of the frame is traced back; the new border is not
-    err = np.abs(warm["init"] - expected).mean(axis=2)
+    warped, mixed = warm["init"]  # candidates: the warp, and the warp only where reliable
+    err = np.abs(warped - expected).mean(axis=2)
     assert err[reliable].mean() < 0.03
-    np.testing.assert_array_equal(warm["init"], warm["target"])
+    np.testing.assert_array_equal(warped, warm["target"])
+    sure = warm["mask"] == 1
+    np.testing.assert_allclose(mixed[sure], warped[sure], atol=1e-6)
+    prev = 1.0 - clip[0].astype(np.float32) / 255
+    np.testing.assert_allclose(
+        mixed[~reliable & (warm["mask"] == 0)], prev[~reliable & (warm["mask"] == 0)], atol=1e-6
+    )
     assert opt.calls[0]["target"] is None  # the first keyframe is cold: no temporal term
 
 
