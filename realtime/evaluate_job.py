@@ -153,10 +153,8 @@ def evaluate(
             f"(flow: {_label(flow)} on the source at {w}x{h})"
         )
     if len(finite) < len(errors):
-        print(
-            f"  {len(errors) - len(finite)} pair(s) left out as scene cuts "
-            f"(under {meter.min_reliable:.0%} reliable pixels)"
-        )
+        cuts = [i + 1 for i, e in enumerate(errors) if not math.isfinite(e)]
+        print(f"  left out as scene cuts: the pairs ending at frame {', '.join(map(str, cuts))}")
     if note:
         print(f"  note: {note}")
     if plot:
