@@ -59,6 +59,59 @@ def _add_style_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+# Live commands default to the settings bench_temporal.py measured for live use on a
+# 2-core CPU; files default to stylizing every frame at full size.
+LIVE_TEMPORAL = {"temporal": 0.7, "keyframe_every": 6, "internal_size": 320}
+
+
+def _add_temporal_args(p: argparse.ArgumentParser, *, live: bool) -> None:
+    d = LIVE_TEMPORAL if live else {"temporal": 0.0, "keyframe_every": None, "internal_size": None}
+    g = p.add_argument_group("temporal consistency and speed")
+    g.add_argument(
+        "--temporal",
+        type=float,
+        default=d["temporal"],
+        metavar="S",
+        help="0-1: blend each stylized frame with the previous output warped along the optical "
+        f"flow where it is reliable (default {d['temporal']}; 0 = off)",
+    )
+    g.add_argument(
+        "--keyframe-every",
+        type=int,
+        default=d["keyframe_every"],
+        metavar="N",
+        help="stylize every N-th frame and warp the last one along the flow in between "
+        f"(default {d['keyframe_every'] or 1})",
+    )
+    g.add_argument(
+        "--no-adaptive",
+        action="store_true",
+        help="keyframes only every N frames (default: also on large motion and scene cuts)",
+    )
+    g.add_argument(
+        "--internal-size",
+        type=int,
+        default=d["internal_size"],
+        metavar="PX",
+        help="stylize at this long side and upsample edge-aware to the frame size "
+        f"(default {d['internal_size'] or 'the frame size'}; 0 = the frame size)",
+    )
+
+
+def _temporal_settings(a: argparse.Namespace) -> dict | None:
+    """Plain values for realtime.temporal.make_temporal_processor; None = per-frame."""
+    every = a.keyframe_every or 1
+    internal = a.internal_size or None
+    if not a.temporal and every == 1 and internal is None:
+        return None
+    return {
+        "temporal": a.temporal,
+        "keyframe_every": every,
+        "adaptive": every > 1 and not a.no_adaptive,
+        "internal_size": internal,
+    }
+
+
 def _add_optimize_args(p: argparse.ArgumentParser, video: bool) -> None:
     """--method optimize (Gatys et al.'s VGG16 optimization) and its options."""
     p.add_argument(
@@ -103,11 +156,12 @@ def _add_optimize_args(p: argparse.ArgumentParser, video: bool) -> None:
     g.add_argument("--temporal-weight", type=float, metavar="W", help="Ruder's term, default 200")
     if "--keyframe-every" not in p._option_string_actions:
         g.add_argument("--keyframe-every", type=int, metavar="K", help="keyframe spacing")
-    g.add_argument(
-        "--no-adaptive",
-        action="store_true",
-        help="keyframes only every K frames (default: also on large motion and scene cuts)",
-    )
+    if "--no-adaptive" not in p._option_string_actions:
+        g.add_argument(
+            "--no-adaptive",
+            action="store_true",
+            help="keyframes only every K frames (default: also on large motion and scene cuts)",
+        )
     g.add_argument(
         "--fill",
         choices=["fast", "warp"],
@@ -302,6 +356,7 @@ def _run_video(a: argparse.Namespace) -> int:
         size=a.size,
         fps=a.fps,
         crf=a.crf,
+        temporal=_temporal_settings(a),
         as_json=a.json,
     )
 
@@ -327,6 +382,7 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=float, help="frame rate of image-folder input (default 25)")
     p.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    _add_temporal_args(p, live=False)
     _add_optimize_args(p, video=True)
     p.set_defaults(func=_run_video)
 
@@ -354,6 +410,7 @@ def _run_webcam(a: argparse.Namespace) -> int:
         snapshot_dir=a.snapshot_dir,
         max_seconds=a.duration,
         max_frames=a.frames,
+        temporal=_temporal_settings(a),
         as_json=a.json,
     )
 
@@ -385,6 +442,7 @@ def _add_webcam(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float, metavar="SEC", help="stop after this many seconds")
     p.add_argument("--frames", type=int, help="stop after this many frames")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    _add_temporal_args(p, live=True)
     p.set_defaults(func=_run_webcam)
 
 
@@ -425,6 +483,7 @@ def _run_serve(a: argparse.Namespace) -> int:
         max_seconds=a.duration,
         max_frames=a.frames,
         loop=a.loop,
+        temporal=_temporal_settings(a),
         as_json=a.json,
     )
 
@@ -462,6 +521,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float, metavar="SEC", help="stop after this many seconds")
     p.add_argument("--frames", type=int, help="stop after this many frames")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    _add_temporal_args(p, live=True)
     p.set_defaults(func=_run_serve)
 
 
@@ -488,6 +548,7 @@ def _run_stream(a: argparse.Namespace) -> int:
         hls_list_size=a.hls_list_size,
         max_seconds=a.duration,
         max_frames=a.frames,
+        temporal=_temporal_settings(a),
         as_json=a.json,
     )
 
@@ -523,6 +584,7 @@ def _add_stream(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float, metavar="SEC", help="stop after this many seconds")
     p.add_argument("--frames", type=int, help="stop after this many frames")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    _add_temporal_args(p, live=True)
     p.set_defaults(func=_run_stream)
 
 

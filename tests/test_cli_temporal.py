@@ -1,0 +1,34 @@
+"""The temporal flags reach the jobs as plain values: live commands default to the
+measured live settings, files to plain per-frame stylization."""
+
+from __future__ import annotations
+
+import pytest
+
+import stylize_video
+
+
+def settings(*argv: str) -> dict | None:
+    return stylize_video._temporal_settings(stylize_video.build_parser().parse_args(list(argv)))
+
+
+@pytest.mark.parametrize("command", ["webcam", "serve", "stream"])
+def test_live_commands_default_to_the_live_settings(command):
+    assert settings(command) == {**stylize_video.LIVE_TEMPORAL, "adaptive": True}
+
+
+def test_files_default_to_per_frame_and_take_the_flags():
+    assert settings("video", "in.mp4", "-o", "out.mp4") is None
+    assert settings("video", "in.mp4", "-o", "o.mp4", "--temporal", "0.5") == {
+        "temporal": 0.5,
+        "keyframe_every": 1,
+        "adaptive": False,
+        "internal_size": None,
+    }
+    kf = settings("video", "in.mp4", "-o", "o.mp4", "--keyframe-every", "4", "--no-adaptive")
+    assert kf == {"temporal": 0.0, "keyframe_every": 4, "adaptive": False, "internal_size": None}
+
+
+def test_live_settings_can_be_switched_off():
+    off = ("--temporal", "0", "--keyframe-every", "1", "--internal-size", "0")
+    assert settings("webcam", *off) is None
