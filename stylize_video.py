@@ -119,7 +119,8 @@ def _add_optimize_args(p: argparse.ArgumentParser, video: bool) -> None:
         choices=["fast", "optimize"],
         default="fast",
         help="fast: the feed-forward stylizer; optimize: VGG16 optimization (Gatys et al.), "
-        "much slower, needs a style image and `stylize-video models fetch vgg16` once",
+        "much slower, needs a style image and `stylize-video models fetch vgg16` once "
+        "(video: --keyframe-every defaults to 8 and --size to 256 with it)",
     )
     g = p.add_argument_group("--method optimize")
     g.add_argument("--iterations", type=int, help="most iterations per image/keyframe (200)")
