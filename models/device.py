@@ -8,30 +8,16 @@ from dataclasses import dataclass
 
 from realtime.errors import UserError
 
-# Networks that XLA made no faster on these CPUs (measured in one process, 360x640: the
-# 26-preset network 278 ms plain vs 294 ms with XLA; Magenta's 169 vs 144). The preset
-# network spends its time in full-resolution 32-channel layers, where XLA's CPU
-# convolutions are no better than Eigen's, and a compile only delays the first frames.
-CPU_XLA_SKIP = frozenset({"presets"})
-
 
 @dataclass(frozen=True)
 class DevicePlan:
     device: str  # a TensorFlow device string, "/GPU:0" or "/CPU:0"
     jit_compile: bool
     mixed_precision: bool
-    jit_explicit: bool = False  # the user asked for --jit / --no-jit
 
     @property
     def is_gpu(self) -> bool:
         return "GPU" in self.device
-
-    def jit_for(self, network: str) -> bool:
-        """XLA for this network: as planned, except by default on a CPU for networks
-        where it was measured not to help."""
-        if self.jit_explicit or self.is_gpu:
-            return self.jit_compile
-        return self.jit_compile and network not in CPU_XLA_SKIP
 
 
 def plan_device(
@@ -68,7 +54,7 @@ def plan_device(
     gpu = "GPU" in device
     jit = jit_compile if jit_compile is not None else (gpu or fixed_shape)
     mixed = mixed_precision if mixed_precision is not None else gpu
-    return DevicePlan(device, jit, mixed, jit_explicit=jit_compile is not None)
+    return DevicePlan(device, jit, mixed)
 
 
 def visible_gpus() -> list[str]:

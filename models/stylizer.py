@@ -231,7 +231,7 @@ class Stylizer:
         """The XLA function once it is compiled for this frame shape; until then the plain
         one, while a background thread compiles (seconds per shape on a CPU), so the first
         frames of a stream are not held up."""
-        if not self.plan.jit_for(model.kind):
+        if not self.plan.jit_compile:
             return self._fn(model, False)(content, rep)
         key = (model.kind, tuple(content.shape))
         if key in self._compiled:

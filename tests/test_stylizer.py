@@ -216,16 +216,6 @@ def test_device_plan(gpus, kwargs, device, jit, mixed):
     assert (plan.device, plan.jit_compile, plan.mixed_precision) == (device, jit, mixed)
 
 
-def test_default_cpu_plan_skips_xla_where_it_does_not_help():
-    from models.device import plan_device
-
-    auto = plan_device([])
-    assert auto.jit_for("magenta") and not auto.jit_for("presets")
-    forced = plan_device([], jit_compile=True)
-    assert forced.jit_for("presets")
-    assert plan_device(["g0"]).jit_for("presets")  # a GPU compiles everything
-
-
 @pytest.mark.parametrize("requested", ["gpu", "gpu:2", "tpu"])
 def test_device_plan_refuses_what_is_not_there(requested):
     from models.device import plan_device
