@@ -20,7 +20,7 @@ from typing import Any
 from models.onnx_weights import SOURCES, source_path
 from realtime.errors import UserError
 
-FORMAT = 1  # bump when the exported graph changes, so old caches are rebuilt
+FORMAT = 2  # bump when the exported graph changes, so old caches are rebuilt
 
 # name -> (sources it is converted from, what it is)
 MODELS: dict[str, tuple[tuple[str, ...], str]] = {
