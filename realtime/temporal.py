@@ -149,11 +149,14 @@ class TemporalProcessor:
         self.keep_contrast = keep_contrast
         # The flow is most of a propagated frame's cost but a sliver of a stylized one's:
         # DIS fast at 160 px costs 2 ms of CPU at 640x480, DIS medium at 320 px 26 ms.
+        # Propagated frames are the flow-warped keyframe, so their flow must not be much
+        # coarser than the frame: half the working long side, 160 to 320 px.
         propagates = keyframe_every > 1 or adaptive
         if flow_preset is None:
             flow_preset = "fast" if propagates else "medium"
+        self._auto_flow_size = flow_size is None and propagates
         if flow_size is None:
-            flow_size = 160 if propagates else 320
+            flow_size = 320
         self.motion = MotionEstimator(flow_size=flow_size, preset=flow_preset)
         self.frames = 0
         self.keyframes = 0
@@ -198,6 +201,8 @@ class TemporalProcessor:
         return out
 
     def _process(self, work: np.ndarray) -> np.ndarray:
+        if self._auto_flow_size:
+            self.motion.flow_size = min(320, max(160, max(work.shape[:2]) // 2))
         small = self.motion.prepare(work)
         if self._prev_out is not None and self._prev_out.shape != work.shape:
             self.reset()
@@ -271,7 +276,8 @@ def make_temporal_processor(
       frame size.
     - ``tuning``: ``flow_size`` (long side of the flow computation) and ``flow_preset``
       ("ultrafast", "fast", "medium"): default 320 px "medium" when every frame is
-      stylized anyway, 160 px "fast" when keyframes propagate; ``max_unreliable``,
+      stylized anyway; "fast" at half the working long side (160-320 px) when keyframes
+      propagate; ``max_unreliable``,
       ``keep_contrast`` (default True, see ``contrast_keeping_blend``),
       ``warp_interpolation`` ("cubic" default, "linear"), ``upsample_radius``,
       ``upsample_eps``.

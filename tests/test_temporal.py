@@ -203,3 +203,18 @@ def test_everything_off_returns_the_stylizer_itself():
 def test_bad_settings_are_rejected(kwargs):
     with pytest.raises(ValueError):
         make_temporal_processor(FlickeringStylizer(), **kwargs)
+
+
+def test_propagation_flow_size_follows_the_working_size():
+    frame = texture(240, 320, seed=2)
+    full = make_temporal_processor(FlickeringStylizer(), keyframe_every=4)
+    small = make_temporal_processor(FlickeringStylizer(), keyframe_every=4, internal_size=200)
+    every = make_temporal_processor(FlickeringStylizer(), temporal=0.5)
+    for p in (full, small, every):
+        p(frame)
+    assert full.motion.flow_size == 160  # half of 320, at least 160
+    assert small.motion.flow_size == 160
+    assert every.motion.flow_size == 320
+    big = make_temporal_processor(FlickeringStylizer(), keyframe_every=4)
+    big(cv2.resize(frame, (640, 480)))
+    assert big.motion.flow_size == 320
