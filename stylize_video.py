@@ -17,6 +17,18 @@ __version__ = "0.1.0"
 PROG = "stylize-video"
 
 
+def _style_kwargs(a: argparse.Namespace) -> dict:
+    """The stylizer options every stylizing command passes on, as plain values."""
+    return {
+        "styles": a.style or ["preset:7"],
+        "strength": a.strength,
+        "preserve_color": a.preserve_color,
+        "hub_handle": a.hub_handle,
+        "jit_compile": a.jit,
+        "device": a.device,
+    }
+
+
 def _add_style_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--style",
@@ -215,15 +227,10 @@ def _run_image(a: argparse.Namespace) -> int:
     return stylize_images(
         inputs=a.inputs,
         output=a.output,
-        styles=a.style or ["preset:7"],
-        strength=a.strength,
-        preserve_color=a.preserve_color,
         size=a.size,
         grid=a.grid,
         as_json=a.json,
-        hub_handle=a.hub_handle,
-        jit_compile=a.jit,
-        device=a.device,
+        **_style_kwargs(a),
     )
 
 
@@ -346,12 +353,7 @@ def _run_video(a: argparse.Namespace) -> int:
     return convert_video(
         a.input,
         a.output,
-        styles=a.style or ["preset:7"],
-        strength=a.strength,
-        preserve_color=a.preserve_color,
-        hub_handle=a.hub_handle,
-        jit_compile=a.jit,
-        device=a.device,
+        **_style_kwargs(a),
         start=a.start,
         end=a.end,
         size=a.size,
@@ -394,12 +396,7 @@ def _run_webcam(a: argparse.Namespace) -> int:
     return run_webcam(
         camera=a.camera,
         source=a.source,
-        styles=a.style or ["preset:7"],
-        strength=a.strength,
-        preserve_color=a.preserve_color,
-        hub_handle=a.hub_handle,
-        jit_compile=a.jit,
-        device=a.device,
+        **_style_kwargs(a),
         width=a.width,
         height=a.height,
         fps=a.fps,
@@ -465,12 +462,7 @@ def _run_serve(a: argparse.Namespace) -> int:
 
     return run_serve(
         source=a.source,
-        styles=a.style or ["preset:7"],
-        strength=a.strength,
-        preserve_color=a.preserve_color,
-        hub_handle=a.hub_handle,
-        jit_compile=a.jit,
-        device=a.device,
+        **_style_kwargs(a),
         host=a.host,
         port=a.port,
         token=a.token,
@@ -533,12 +525,7 @@ def _run_stream(a: argparse.Namespace) -> int:
         source=a.source,
         to=a.to,
         virtual_cam=a.virtual_cam,
-        styles=a.style or ["preset:7"],
-        strength=a.strength,
-        preserve_color=a.preserve_color,
-        hub_handle=a.hub_handle,
-        jit_compile=a.jit,
-        device=a.device,
+        **_style_kwargs(a),
         width=a.width,
         height=a.height,
         fps=a.fps,

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -322,23 +323,8 @@ def _save_npy(path: Path, arr: np.ndarray) -> None:
         pass  # the disk cache is an optimisation; the style still works without it
 
 
-def load_stylizer(
-    styles: Sequence[str],
-    *,
-    strength: float = 1.0,
-    preserve_color: bool = False,
-    hub_handle: str | None = None,
-    jit_compile: bool | None = None,
-    fixed_shape: bool = True,
-    device: str | None = None,
-) -> Stylizer:
-    """Build a Stylizer for one or more style specs (see models.styles)."""
-    return Stylizer(
-        styles,
-        strength=strength,
-        preserve_color=preserve_color,
-        hub_handle=hub_handle,
-        jit_compile=jit_compile,
-        fixed_shape=fixed_shape,
-        device=device,
-    )
+def load_stylizer(styles: Sequence[str], **options: Any) -> Stylizer:
+    """Build a Stylizer for one or more style specs (see models.styles); `options` are
+    Stylizer's keyword arguments (strength, preserve_color, hub_handle, jit_compile,
+    fixed_shape, device)."""
+    return Stylizer(styles, **options)
