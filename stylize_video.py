@@ -286,7 +286,7 @@ def _run_demo(a: argparse.Namespace) -> int:
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
-        help="stylize the bundled sample with a built-in preset (no camera, no style image)",
+        help="stylize the bundled photo and clip with a preset (no camera, no style image)",
     )
     p.add_argument("-o", "--output", default="out", help="output folder (default: ./out)")
     p.set_defaults(func=_run_demo)
