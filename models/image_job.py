@@ -13,7 +13,13 @@ import numpy as np
 
 from realtime.atomic import atomic_path
 from realtime.errors import UserError
-from realtime.images import IMAGE_EXTENSIONS, is_image_file, load_image, save_image
+from realtime.images import (
+    IMAGE_EXTENSIONS,
+    fit_long_side,
+    is_image_file,
+    load_image,
+    save_image,
+)
 
 
 def collect_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[Path]]:
@@ -61,19 +67,6 @@ def output_paths(images: list[Path], output: str) -> list[Path]:
         if dst.resolve() == src.resolve():
             raise UserError(f"-o {dst} would overwrite the input {src}; choose another output")
     return targets
-
-
-def resize_long_side(rgb: np.ndarray, size: int | None) -> np.ndarray:
-    if not size:
-        return rgb
-    h, w = rgb.shape[:2]
-    scale = size / max(h, w)
-    if scale == 1:
-        return rgb
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    return cv2.resize(
-        rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interp
-    )
 
 
 def write_grid(
@@ -149,7 +142,7 @@ def stylize_images(
         style_preview = load_image(spec.items[0].source)[0]
     results = []
     for src, dst, (rgb, alpha) in zip(images, targets, loaded, strict=True):
-        content = resize_long_side(rgb, size)
+        content = fit_long_side(rgb, size)
         if alpha is not None and content.shape[:2] != alpha.shape:
             alpha = cv2.resize(alpha, content.shape[1::-1], interpolation=cv2.INTER_AREA)
         stylizer.reset_content()

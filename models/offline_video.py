@@ -505,7 +505,7 @@ def optimize_video(
     fast stylizer (tests); by default they are built here. Returns 0."""
     from models.optimize import make_settings
     from realtime.sources import open_file_source
-    from realtime.video_job import _open_sink, _same_file
+    from realtime.video_job import open_sink, same_file
 
     settings = make_settings(settings)
     if not isinstance(keyframes, KeyframeSettings):
@@ -514,12 +514,12 @@ def optimize_video(
         )
     keyframes.validate()
     style_path = _style_image_path(style)
-    if Path(input).exists() and Path(output).exists() and _same_file(input, output):
+    if Path(input).exists() and Path(output).exists() and same_file(input, output):
         raise UserError(f"{output}: is the input; choose another output name")
     source = open_file_source(input, start=start, end=end, size=size, fps=fps)
     log = (lambda msg: None) if as_json else (lambda msg: print(msg, file=sys.stderr))
     with source, _sigterm_as_interrupt():
-        sink = _open_sink(output, source, crf=crf)
+        sink = open_sink(output, source, crf=crf)
         job = {
             "optimize": settings.as_dict(),
             "keyframes": asdict(keyframes),

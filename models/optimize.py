@@ -546,9 +546,9 @@ def optimize_images(
     import json
     import sys
 
-    from models.image_job import collect_inputs, output_paths, resize_long_side, write_grid
+    from models.image_job import collect_inputs, output_paths, write_grid
     from models.offline_video import _style_image_path
-    from realtime.images import load_image, save_image
+    from realtime.images import fit_long_side, load_image, save_image
 
     settings = make_settings(settings)
     if size is not None and size < 16:
@@ -574,7 +574,7 @@ def optimize_images(
                 f"{src}: optimizing at {long_side} px long side (give --size to change)",
                 file=sys.stderr,
             )
-        content = resize_long_side(rgb, long_side)
+        content = fit_long_side(rgb, long_side)
         if alpha is not None and alpha.shape != content.shape[:2]:
             alpha = cv2_resize(alpha, content.shape[1], content.shape[0])
         init = initial_image(content, settings.init, fast=fast, seed=settings.seed)

@@ -10,6 +10,7 @@ import os
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -96,6 +97,18 @@ def _to_rgb8(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     if arr.dtype == np.uint16:  # 16-bit RGB PNG (Pillow >= 10 keeps 16 bits per channel)
         return (arr >> 8).astype(np.uint8)[:, :, :3], None
     return np.asarray(im.convert("RGB")), alpha
+
+
+def fit_long_side(rgb: np.ndarray, long_side: int | None) -> np.ndarray:
+    """Scale so the long side is exactly `long_side` pixels (None or 0: unchanged); area
+    interpolation down, cubic up."""
+    h, w = rgb.shape[:2]
+    if not long_side or max(h, w) == long_side:
+        return rgb
+    scale = long_side / max(h, w)
+    size = (max(2, round(w * scale)), max(2, round(h * scale)))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    return cv2.resize(rgb, size, interpolation=interp)
 
 
 def is_image_file(path: Path) -> bool:

@@ -21,12 +21,12 @@ import numpy as np
 
 from realtime.errors import UserError
 from realtime.frame import Frame, FrameProcessor
+from realtime.images import fit_long_side
 from realtime.live_controls import ControlledProcessor, LiveControls, warm_up
 from realtime.pipeline import Pipeline
 from realtime.server import ServerConfig, StreamServer, check_bind
 from realtime.sinks.mjpeg import FrameBroadcaster
 from realtime.video_job import build_processor, wrap_processor
-from realtime.webcam_job import _resize_long_side
 
 
 class ServeSession:
@@ -125,7 +125,7 @@ def run_serve(
     broadcaster: FrameBroadcaster | None = None
     server: StreamServer | None = None
     try:
-        warm_up(processor, src, lambda image: _resize_long_side(image, size))
+        warm_up(processor, src, lambda image: fit_long_side(image, size))
         broadcaster = FrameBroadcaster(quality)
         server = StreamServer(broadcaster, controls, config, status=lambda: status)
         server.start()
@@ -135,7 +135,7 @@ def run_serve(
         current: list[Pipeline] = []
 
         def prepare(image: np.ndarray) -> np.ndarray:
-            return _resize_long_side(image, size)
+            return fit_long_side(image, size)
 
         def output(frame: Frame, out: np.ndarray) -> None:
             view = np.hstack([frame.image, out]) if controls.side_by_side else out

@@ -19,10 +19,10 @@ import numpy as np
 
 from realtime.errors import UserError
 from realtime.frame import Frame, FrameProcessor
+from realtime.images import fit_long_side
 from realtime.live_controls import warm_up
 from realtime.pipeline import Pipeline
 from realtime.video_job import build_processor, wrap_processor
-from realtime.webcam_job import _resize_long_side
 
 
 def _audio_of(src) -> tuple[Any, Any]:
@@ -99,7 +99,7 @@ def run_stream(
     sinks: list[Any] = []
     push = None
     try:
-        warm_up(processor, src, lambda image: _resize_long_side(image, size))
+        warm_up(processor, src, lambda image: fit_long_side(image, size))
         if target is not None:
             audio, audio_time = _audio_of(src)
             push = FfmpegPushSink(
@@ -120,7 +120,7 @@ def run_stream(
         last_print = [time.monotonic()]
 
         def prepare(image: np.ndarray) -> np.ndarray:
-            return _resize_long_side(image, size)
+            return fit_long_side(image, size)
 
         def output(frame: Frame, out: np.ndarray) -> None:
             for sink in sinks:

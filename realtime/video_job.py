@@ -58,14 +58,14 @@ def wrap_processor(
     return make_temporal_processor(processor, **temporal)
 
 
-def _same_file(a: str, b: str) -> bool:
+def same_file(a: str, b: str) -> bool:
     try:
         return os.path.samefile(a, b)
     except OSError:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
-def _open_sink(output: str, source, *, crf: int):
+def open_sink(output: str, source, *, crf: int):
     from realtime.sinks.ffmpeg_writer import MUXERS, AudioTrack, FfmpegVideoWriter
     from realtime.sinks.image_folder import ImageFolderSink
     from realtime.sources.image_folder import IMAGE_EXTS, is_pattern
@@ -113,11 +113,11 @@ def convert_video(
     interrupted output."""
     from realtime.sources import open_file_source
 
-    if Path(input).exists() and Path(output).exists() and _same_file(input, output):
+    if Path(input).exists() and Path(output).exists() and same_file(input, output):
         raise UserError(f"{output}: is the input; choose another output name")
     source = open_file_source(input, start=start, end=end, size=size, fps=fps)
     with source:
-        sink = _open_sink(output, source, crf=crf)
+        sink = open_sink(output, source, crf=crf)
         if processor is None:
             frames = getattr(source, "frame_count", None)
             if jit_compile is None and frames is not None and frames < XLA_MIN_FRAMES:

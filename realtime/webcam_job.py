@@ -20,20 +20,9 @@ import numpy as np
 
 from realtime.errors import UserError
 from realtime.frame import Frame, FrameProcessor
+from realtime.images import fit_long_side
 from realtime.pipeline import Pipeline, PipelineStats
 from realtime.video_job import build_processor, wrap_processor
-
-
-def _resize_long_side(image: np.ndarray, long_side: int | None) -> np.ndarray:
-    import cv2
-
-    h, w = image.shape[:2]
-    if not long_side or max(h, w) == long_side:
-        return image
-    s = long_side / max(h, w)
-    size = (max(2, round(w * s)), max(2, round(h * s)))
-    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
-    return cv2.resize(image, size, interpolation=interp)
 
 
 class LiveController:
@@ -310,7 +299,7 @@ def run_webcam(
         last_print = [time.monotonic()]
 
         def prepare(image: np.ndarray) -> np.ndarray:
-            image = _resize_long_side(image, size)
+            image = fit_long_side(image, size)
             return np.ascontiguousarray(image[:, ::-1]) if controller.mirror else image
 
         def poll() -> bool:
