@@ -73,7 +73,9 @@ def _add_style_args(p: argparse.ArgumentParser) -> None:
 
 # Live commands default to the settings bench_temporal.py measured for live use on a
 # 2-core CPU; files default to stylizing every frame at full size.
-LIVE_TEMPORAL = {"temporal": 0.7, "keyframe_every": 6, "internal_size": 320}
+# Measured in benchmarks/bench_live.py: with keyframes stylized in the background, 2 keeps
+# the stylizer busy (a new keyframe as soon as the last one lands).
+LIVE_TEMPORAL = {"temporal": 0.7, "keyframe_every": 2, "internal_size": 320}
 
 
 def _add_temporal_args(p: argparse.ArgumentParser, *, live: bool) -> None:
@@ -111,17 +113,22 @@ def _add_temporal_args(p: argparse.ArgumentParser, *, live: bool) -> None:
 
 
 def _temporal_settings(a: argparse.Namespace) -> dict | None:
-    """Plain values for realtime.temporal.make_temporal_processor; None = per-frame."""
+    """Plain values for realtime.temporal.make_temporal_processor; None = per-frame.
+    Live commands stylize due keyframes in the background (frames keep coming); files
+    keep every decision in frame order."""
     every = a.keyframe_every or 1
     internal = a.internal_size or None
     if not a.temporal and every == 1 and internal is None:
         return None
-    return {
+    settings = {
         "temporal": a.temporal,
         "keyframe_every": every,
         "adaptive": every > 1 and not a.no_adaptive,
         "internal_size": internal,
     }
+    if a.command != "video" and every > 1:
+        settings["background"] = True
+    return settings
 
 
 def _add_optimize_args(p: argparse.ArgumentParser, video: bool) -> None:

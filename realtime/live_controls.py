@@ -203,6 +203,7 @@ class ControlledProcessor:
         index = c.next_preview() if c.controllable else None
         if index is not None:
             st = c.stylizer
+            self.close()  # a background keyframe must not run while the style is swapped
             try:
                 st.style_index, st.strength, st.preserve_color = index, 1.0, False
                 c.set_preview(index, st(image))
@@ -213,6 +214,12 @@ class ControlledProcessor:
         elif not c.controllable and c.thumbnail(0) is None:
             c.set_preview(0, out)
         return out
+
+    def close(self) -> None:
+        """Wait for the inner processor's background work, if it has any."""
+        close = getattr(self.inner, "close", None)
+        if close is not None:
+            close()
 
 
 def warm_up(processor: FrameProcessor, source: Any, prepare: Any = None) -> None:

@@ -370,3 +370,6 @@ class Pipeline:
         finally:
             for t in self._threads:
                 t.join()
+            close = getattr(self.process, "close", None)
+            if close is not None:  # a processor's own worker (background keyframes)
+                close()

@@ -11,12 +11,18 @@ stylized frames that stay steady where the scene does:
   the frame is occluded, and always on scene cuts);
 - internal size: the work above runs on a copy whose long side is ``internal_size``, and
   the result comes back to the frame size with a guided filter (He et al.) that takes its
-  edges from the full-size source, so fine detail survives.
+  edges from the full-size source, so fine detail survives;
+- background keyframes (live use): a due keyframe is stylized on a worker thread while
+  the frames keep coming, each warped from the newest finished keyframe, so the frame
+  rate is set by the flow and the warp, not by the stylizer.
 
 All of it is OpenCV and numpy; nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -105,6 +111,17 @@ def contrast_keeping_blend(
     return cv2.convertScaleAbs(np.maximum(out, 0))  # rounds and saturates at 255
 
 
+@dataclass
+class _KeyframeJob:
+    """A keyframe being stylized on the worker thread."""
+
+    generation: int  # TemporalProcessor._generation when it started
+    frame: int  # index of its source frame
+    thread: threading.Thread | None = None
+    result: tuple[np.ndarray, np.ndarray] | None = None  # (gray small, stylized)
+    error: BaseException | None = None
+
+
 class TemporalProcessor:
     """A stateful FrameProcessor: source frame in (RGB uint8, in display order), stylized
     frame of the same size out. Build it with ``make_temporal_processor``.
@@ -112,6 +129,13 @@ class TemporalProcessor:
     If the wrapped stylizer is controllable (style_index, strength, preserve_color), those
     attributes are forwarded, and a change of any of them starts a new keyframe so no stale
     style is propagated.
+
+    With ``background``, a keyframe that falls due while the last one is still good enough
+    to warp from is stylized on a worker thread; until it lands, frames keep being warped
+    from the previous keyframe. It lands on the frame after it finishes: warped from its
+    source frame to that one and blended with the previous output like any keyframe. The
+    first keyframe, scene cuts and style changes are stylized at once (there is nothing
+    to warp from). ``close()`` waits for the worker.
 
     Counters for reports and tests: ``frames``, ``keyframes``, ``cuts``."""
 
@@ -130,6 +154,7 @@ class TemporalProcessor:
         upsample_eps: float = 1e-3,
         warp_interpolation: str = "cubic",
         keep_contrast: bool = True,
+        background: bool = False,
     ) -> None:
         if not 0.0 <= temporal < 1.0:
             raise ValueError(f"temporal strength must be in [0, 1), got {temporal}")
@@ -147,10 +172,16 @@ class TemporalProcessor:
         self.upsample_eps = upsample_eps
         self._interp = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}[warp_interpolation]
         self.keep_contrast = keep_contrast
+        self.background = background
+        self._job: _KeyframeJob | None = None
+        self._generation = 0  # bumped by reset and style changes: older jobs are stale
         # The flow is most of a propagated frame's cost but a sliver of a stylized one's:
         # DIS fast at 160 px costs 2 ms of CPU at 640x480, DIS medium at 320 px 26 ms.
         # Propagated frames are the flow-warped keyframe, so their flow must not be much
-        # coarser than the frame: half the working long side, 160 to 320 px.
+        # coarser than the frame: half the working long side, 160 to 320 px; the whole of
+        # it up to 320 px with background keyframes, whose frame thread has the time (thin
+        # fast movers are lost at half size: warping error 0.86x instead of 1.17x per-frame
+        # on the test pattern).
         propagates = keyframe_every > 1 or adaptive
         if flow_preset is None:
             flow_preset = "fast" if propagates else "medium"
@@ -187,6 +218,14 @@ class TemporalProcessor:
         self._key_out: np.ndarray | None = None
         self._since_key = 0
         self._controls_seen: tuple | None = None
+        self._generation = getattr(self, "_generation", 0) + 1
+
+    def close(self) -> None:
+        """Wait for a keyframe still being stylized in the background (the next frame
+        adopts it; the processor stays usable)."""
+        job = self._job
+        if job is not None and job.thread is not None:
+            job.thread.join()
 
     @property
     def propagates(self) -> bool:
@@ -202,7 +241,8 @@ class TemporalProcessor:
 
     def _process(self, work: np.ndarray) -> np.ndarray:
         if self._auto_flow_size:
-            self.motion.flow_size = min(320, max(160, max(work.shape[:2]) // 2))
+            side = max(work.shape[:2]) // (1 if self.background else 2)
+            self.motion.flow_size = min(320, max(160, side))
         small = self.motion.prepare(work)
         if self._prev_out is not None and self._prev_out.shape != work.shape:
             self.reset()
@@ -210,21 +250,28 @@ class TemporalProcessor:
         if controls != self._controls_seen:
             self._key_out = None  # a new style must not be propagated from the old one
             self._controls_seen = controls
+            self._generation += 1
+        landed = self._finished_keyframe()
 
         if self.propagates and self._key_out is not None:
+            if landed is not None and (out := self._land(work, small, *landed)) is not None:
+                return out
             to_key = self.motion.estimate(small, self._key_small)
             due = self._since_key + 1 >= self.keyframe_every if self.keyframe_every > 1 else False
             too_occluded = self.adaptive and to_key.unreliable_fraction > self.max_unreliable
             if to_key.cut:
                 self.cuts += 1
                 self._prev_out = None
-            elif not (due or too_occluded):
+            elif self.background or not (due or too_occluded):
                 h, w = work.shape[:2]
                 out = warp(self._key_out, to_key.flow_at(w, h), self._interp)
                 self._since_key += 1
+                if due or too_occluded:
+                    self._start_keyframe(work, small)
                 self._remember(small, out)
                 return out
 
+        self._generation += 1  # a background keyframe still running is older than this one
         fresh = np.asarray(self._stylize(work))
         out = fresh
         if self.temporal > 0 and self._prev_out is not None:
@@ -242,10 +289,71 @@ class TemporalProcessor:
     def _blend(self, fresh: np.ndarray, motion: Motion) -> np.ndarray:
         h, w = fresh.shape[:2]
         warped = warp(self._prev_out, motion.flow_at(w, h), self._interp)
-        weight = motion.reliable_at(w, h) * np.float32(self.temporal)
+        return self._mix(fresh, warped, motion.reliable_at(w, h))
+
+    def _mix(self, fresh: np.ndarray, warped: np.ndarray, reliable: np.ndarray) -> np.ndarray:
+        weight = reliable * np.float32(self.temporal)
         if self.keep_contrast:
             return contrast_keeping_blend(fresh, warped, weight)
         return blend(fresh, warped, weight)
+
+    # --- background keyframes --------------------------------------------------------
+    def _start_keyframe(self, work: np.ndarray, small: np.ndarray) -> None:
+        """Stylize ``work`` on a worker thread (one at a time: while one runs, later due
+        frames just keep warping)."""
+        if self._job is not None:
+            return
+        job = _KeyframeJob(generation=self._generation, frame=self.frames)
+
+        def run() -> None:
+            try:
+                job.result = (small, np.asarray(self._stylize(work)))
+            except BaseException as e:  # handed to the frame thread when it lands
+                job.error = e
+
+        job.thread = threading.Thread(target=run, name="temporal-keyframe", daemon=True)
+        self._job = job
+        job.thread.start()
+
+    def _finished_keyframe(self) -> tuple[np.ndarray, np.ndarray, int] | None:
+        """(gray small, stylized, source frame index) of a background keyframe that has
+        finished, if any."""
+        job = self._job
+        if job is None or job.thread is None or job.thread.is_alive():
+            return None
+        self._job = None
+        if job.error is not None:
+            raise job.error
+        if job.generation != self._generation:
+            return None  # a style change, reset or newer keyframe since it started
+        return (*job.result, job.frame)
+
+    def _land(
+        self,
+        work: np.ndarray,
+        small: np.ndarray,
+        key_small: np.ndarray,
+        fresh: np.ndarray,
+        key_frame: int,
+    ) -> np.ndarray | None:
+        """The frame on which a background keyframe lands: the keyframe warped from its
+        own (older) source frame to this one, then temporally filtered against the
+        previous output exactly as a keyframe stylized in place would be. It becomes the
+        keyframe that later frames are warped from. None if a cut lies between."""
+        h, w = work.shape[:2]
+        to_new = self.motion.estimate(small, key_small)
+        if to_new.cut:
+            return None
+        out = warp(fresh, to_new.flow_at(w, h), self._interp)
+        if self.temporal > 0 and self._prev_out is not None:
+            to_prev = self.motion.estimate(small, self._prev_small)
+            if not to_prev.cut:
+                out = self._blend(out, to_prev)
+        self.keyframes += 1
+        self._since_key = self.frames - key_frame  # the age of its content
+        self._key_small, self._key_out = small, out
+        self._remember(small, out)
+        return out
 
     def _remember(self, small: np.ndarray, out: np.ndarray) -> None:
         self._prev_small, self._prev_out = small, out
@@ -280,7 +388,8 @@ def make_temporal_processor(
       propagate; ``max_unreliable``,
       ``keep_contrast`` (default True, see ``contrast_keeping_blend``),
       ``warp_interpolation`` ("cubic" default, "linear"), ``upsample_radius``,
-      ``upsample_eps``.
+      ``upsample_eps``, ``background`` (stylize due keyframes on a worker thread and keep
+      warping meanwhile: for live sources; call ``close()`` at the end).
 
     Keyframe propagation without ``temporal`` switches abruptly at each keyframe (which
     flickers more than per-frame stylization); use both.

@@ -226,6 +226,11 @@ class _StyleTracking:
     def pop(self, out: np.ndarray) -> int | None:
         return self.used.pop(id(out), None)
 
+    def close(self) -> None:
+        close = getattr(self.processor, "close", None)
+        if close is not None:
+            close()
+
 
 def run_webcam(
     *,
@@ -346,7 +351,8 @@ def run_webcam(
         except KeyboardInterrupt:
             interrupted = True
             stats = pipeline.final_stats
-        _report(src, stats, controller, as_json, interrupted)
+        keyframes = getattr(tracking.processor, "keyframes", None)
+        _report(src, stats, controller, as_json, interrupted, keyframes)
         if interrupted:
             raise KeyboardInterrupt
         return 0
@@ -360,7 +366,12 @@ def run_webcam(
 
 
 def _report(
-    src, stats: PipelineStats, controller: LiveController, as_json: bool, interrupted: bool
+    src,
+    stats: PipelineStats,
+    controller: LiveController,
+    as_json: bool,
+    interrupted: bool,
+    keyframes: int | None = None,
 ) -> None:
     controller.stop_recording()
     lat = controller.switch_latencies_ms
@@ -371,6 +382,7 @@ def _report(
         recordings=controller.recordings,
         snapshots=controller.snapshots,
         style_switch_ms=round(sum(lat) / len(lat), 1) if lat else None,
+        keyframes=keyframes,  # frames the stylizer ran on (None: it runs on every one)
     )
     if as_json:
         print(json.dumps(summary))
@@ -378,8 +390,9 @@ def _report(
     print(
         f"{src.name}: {stats.frames_out} frames shown in {stats.elapsed_s:.1f} s "
         f"({stats.output_fps:.1f} fps out, {stats.input_fps:.1f} fps in, {stats.dropped} "
-        f"stale frames dropped); stylize {stats.stage_ms.get('process', 0):.0f} ms/frame; "
-        f"capture-to-display {stats.latency_ms:.0f} ms (p95 {stats.latency_p95_ms:.0f})",
+        f"stale frames dropped); processing {stats.stage_ms.get('process', 0):.0f} ms/frame; "
+        f"capture-to-display {stats.latency_ms:.0f} ms (p95 {stats.latency_p95_ms:.0f})"
+        + (f"; {keyframes} keyframes stylized" if keyframes is not None else ""),
         file=sys.stderr,
     )
     if lat:

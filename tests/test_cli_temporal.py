@@ -14,7 +14,8 @@ def settings(*argv: str) -> dict | None:
 
 @pytest.mark.parametrize("command", ["webcam", "serve", "stream"])
 def test_live_commands_default_to_the_live_settings(command):
-    assert settings(command) == {**stylize_video.LIVE_TEMPORAL, "adaptive": True}
+    live = {**stylize_video.LIVE_TEMPORAL, "adaptive": True, "background": True}
+    assert settings(command) == live
 
 
 def test_files_default_to_per_frame_and_take_the_flags():

@@ -174,3 +174,18 @@ def test_channel_bounded_in_both_modes():
     for i in range(5):
         live.put(i)
     assert live.get() == (True, 4) and live.dropped == 4
+
+
+def test_a_live_run_waits_for_the_processors_background_work(no_leaks):
+    """Background keyframes (realtime.temporal) run on a worker the pipeline does not own:
+    it closes the processor, so no such thread outlives the run."""
+    from realtime.temporal import make_temporal_processor
+
+    def stylize(img: np.ndarray) -> np.ndarray:
+        time.sleep(0.05)  # a keyframe still running when the run ends
+        return 255 - img
+
+    process = make_temporal_processor(stylize, keyframe_every=2, background=True)
+    with TestPatternSource(64, 48, 100.0) as src:
+        stats = Pipeline(src, process, lambda f, out: None, live=True, max_frames=30).run()
+    assert stats.frames_out > 0 and process.keyframes >= 1

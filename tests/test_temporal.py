@@ -3,6 +3,8 @@ flickering stylizer, on clips with known motion."""
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 import pytest
@@ -218,3 +220,75 @@ def test_propagation_flow_size_follows_the_working_size():
     big = make_temporal_processor(FlickeringStylizer(), keyframe_every=4)
     big(cv2.resize(frame, (640, 480)))
     assert big.motion.flow_size == 320
+
+
+class GatedStylizer(FlickeringStylizer):
+    """Each call after the first waits until the test opens the gate, like a stylizer
+    still busy on the worker thread; the shade it adds tells the calls apart."""
+
+    style_index = 0
+    strength = 1.0
+    preserve_color = False
+    style_names = ("a", "b")
+
+    def __init__(self) -> None:
+        super().__init__(amplitude=0)
+        self.gate = threading.Event()
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        if self.calls > 0:
+            assert self.gate.wait(10), "the test never opened the gate"
+        out = super().__call__(image)
+        return cv2.add(out, np.full_like(out, 20 * self.calls))  # call n: +20n (saturating)
+
+
+def test_background_keyframes_do_not_hold_up_frames_and_land_later(clip):
+    stylize = GatedStylizer()
+    p = make_temporal_processor(stylize, keyframe_every=2, background=True)
+    first = p(clip[0])  # nothing to warp from yet: stylized at once
+    assert stylize.calls == 1 and p.keyframes == 1
+    # frame 2 falls due: its keyframe starts on the worker, which waits at the gate; the
+    # frames keep coming, warped from keyframe 0
+    outs = [p(f) for f in clip[1:4]]
+    assert p.keyframes == 1
+    assert all(o.shape == first.shape for o in outs)
+    assert mean_abs_difference(outs[-1][4:-4, 4:-4], invert(clip[3])[4:-4, 4:-4]) < 0.15
+    stylize.gate.set()
+    p.close()  # waits for the worker
+    assert stylize.calls == 2 and p.keyframes == 1  # finished, not landed yet
+    landed = p(clip[4])  # keyframe of frame 2 (+40) warped onto frame 4
+    assert p.keyframes == 2
+    inner = (slice(8, -8), slice(8, -8))
+    shade = landed[inner].astype(int) - invert(clip[4])[inner].astype(int)
+    assert abs(np.median(shade) - 40) <= 2
+    assert [t for t in threading.enumerate() if t.name == "temporal-keyframe"] == []
+
+
+def test_a_background_keyframe_of_the_old_style_is_dropped(clip):
+    stylize = GatedStylizer()
+    p = make_temporal_processor(stylize, keyframe_every=2, background=True)
+    _run(p, clip[:3])  # frame 2 starts a keyframe in style 0, held at the gate
+    p.style_index = 1
+    stylize.gate.set()
+    p.close()  # the old style's keyframe (+40) has finished
+    out = p(clip[3])  # a style change: stylized at once in the new style
+    assert stylize.calls == 3
+    p(clip[4])
+    assert p.keyframes == 2  # frames 0 and 3; the stale one never lands
+    inner = (slice(8, -8), slice(8, -8))
+    shade = out[inner].astype(int) - invert(clip[3])[inner].astype(int)
+    assert abs(np.median(shade) - 60) <= 2  # the third call's shade: the new style
+
+
+def test_a_failing_background_keyframe_surfaces_on_the_frame_thread(clip):
+    class Failing(GatedStylizer):
+        def __call__(self, image):
+            if self.calls > 0:
+                raise RuntimeError("stylizer broke")
+            return super().__call__(image)
+
+    p = make_temporal_processor(Failing(), keyframe_every=2, background=True)
+    _run(p, clip[:3])
+    p.close()
+    with pytest.raises(RuntimeError, match="stylizer broke"):
+        p(clip[3])
