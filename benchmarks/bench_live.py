@@ -21,6 +21,7 @@ Targets (issue 5): >= 24 fps shown, sustained for a minute; latency <= 150 ms; w
 error no worse than per-frame.
 
 Run: python benchmarks/bench_live.py [--seconds 60] [--eval-seconds 10] [--style preset:7]
+     [--sheet frames.png]
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--eval-seconds", type=float, default=10.0)
     ap.add_argument("--style", default="preset:7")
+    ap.add_argument("--sheet", help="write source | per-frame | live | peer of 3 frames as PNG")
     a = ap.parse_args()
 
     from realtime.metrics import mean_abs_difference, sharpness, warping_error
@@ -140,6 +142,13 @@ def main() -> None:
             f"{name:32s} {fps:6.1f} {fps / peer_fps:7.2f}x {lat_s:>11s} "
             f"{e:8.4f} {e / e_ref:11.2f}x {sharp:6.2f} {mad:6.3f}"
         )
+    if a.sheet:
+        import cv2
+
+        picks = np.linspace(len(src) // 4, len(src) - 1, 3).astype(int)
+        rows_img = [np.hstack([src[i], per_frame[i], live[i], peer[i]]) for i in picks]
+        sheet = cv2.resize(np.vstack(rows_img), None, fx=0.5, fy=0.5)
+        cv2.imwrite(a.sheet, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     print(
         f"\nours over {a.seconds:.0f} s: {run['frames_out']} of {run['frames_in']} frames shown "
         f"({run['output_fps']:.1f} fps), latency {run['latency_ms']:.0f} ms mean / "

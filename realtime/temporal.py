@@ -265,6 +265,8 @@ class TemporalProcessor:
             elif self.background or not (due or too_occluded):
                 h, w = work.shape[:2]
                 out = warp(self._key_out, to_key.flow_at(w, h), self._interp)
+                if self.background and to_key.unreliable_fraction > 0.01:
+                    out = self._patch_from_previous(out, small, to_key)
                 self._since_key += 1
                 if due or too_occluded:
                     self._start_keyframe(work, small)
@@ -290,6 +292,19 @@ class TemporalProcessor:
         h, w = fresh.shape[:2]
         warped = warp(self._prev_out, motion.flow_at(w, h), self._interp)
         return self._mix(fresh, warped, motion.reliable_at(w, h))
+
+    def _patch_from_previous(
+        self, out: np.ndarray, small: np.ndarray, to_key: Motion
+    ) -> np.ndarray:
+        """Where the keyframe has no reliable match (uncovered, fast thin movers, changed
+        light), take the previous output warped one frame instead: a one-frame flow holds
+        where a flow across several frames fails."""
+        h, w = out.shape[:2]
+        to_prev = self.motion.estimate(small, self._prev_small)
+        if to_prev.cut:
+            return out
+        chained = warp(self._prev_out, to_prev.flow_at(w, h), self._interp)
+        return blend(out, chained, 1.0 - to_key.reliable_at(w, h))
 
     def _mix(self, fresh: np.ndarray, warped: np.ndarray, reliable: np.ndarray) -> np.ndarray:
         weight = reliable * np.float32(self.temporal)
