@@ -95,7 +95,12 @@ def _add_temporal_args(p: argparse.ArgumentParser, *, live: bool) -> None:
         default=d["keyframe_every"],
         metavar="N",
         help="stylize every N-th frame and warp the last one along the flow in between "
-        f"(default {d['keyframe_every'] or 1})",
+        f"(default {d['keyframe_every'] or 1}"
+        + (
+            "; live: in the background, as soon as the last keyframe is N frames old)"
+            if live
+            else ")"
+        ),
     )
     g.add_argument(
         "--no-adaptive",
@@ -185,7 +190,7 @@ def _add_optimize_args(p: argparse.ArgumentParser, video: bool) -> None:
     g.add_argument(
         "--fill",
         choices=["fast", "warp"],
-        help="pixels no keyframe covers: the fast stylizer (default) or the plain warp",
+        help="pixels no keyframe covers: the plain warp (default) or the fast stylizer",
     )
     g.add_argument("--work-dir", metavar="DIR", help="checkpoint folder (default: OUTPUT.work)")
     g.add_argument("--no-resume", action="store_true", help="ignore checkpoints of an earlier run")
