@@ -164,6 +164,31 @@ class ColdKeyframes:
             self.inner.settings = s
 
 
+class Recorder:
+    """Passes runs through and keeps each keyframe's result and starting point (by the
+    content's bytes), so the same keyframes can be propagated again with another fill
+    without optimizing them again (Replay)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.settings = inner.settings
+        self.runs: dict[bytes, dict] = {}
+
+    def run(self, content, init=None, **kw):
+        r = self.inner.run(content, init, **kw)
+        self.runs[np.asarray(content).tobytes()] = {"result": r, "init": init, **kw}
+        return r
+
+
+class Replay:
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.settings = recorder.settings
+
+    def run(self, content, init=None, **kw):
+        return self.recorder.runs[np.asarray(content).tobytes()]["result"]
+
+
 def run_video(optimizer, frames, keys, fast) -> tuple[list[np.ndarray], object, float]:
     from models.offline_video import OfflineStylizer
 
@@ -174,11 +199,95 @@ def run_video(optimizer, frames, keys, fast) -> tuple[list[np.ndarray], object, 
     return [f.image for f in out], engine.result, time.perf_counter() - t0
 
 
+def split_pairs(errors: list[float], keyframes: list[int]) -> tuple[float, float]:
+    """Mean warping error over the pairs that touch a keyframe, and over the others
+    (pair i is frames i and i+1)."""
+    keys = set(keyframes)
+    touch = [e for i, e in enumerate(errors) if i in keys or i + 1 in keys]
+    rest = [e for i, e in enumerate(errors) if not (i in keys or i + 1 in keys)]
+    return float(np.nanmean(touch)), float(np.nanmean(rest)) if rest else float("nan")
+
+
+def translated_restart(
+    optimizer, content: np.ndarray, result: np.ndarray, target: float, shift: int, iters: int
+) -> dict:
+    """The best case for a warm start: the scene moves by exactly `shift` whole pixels, the
+    flow is perfect and the warp resamples nothing (np.roll of content and result). How
+    many iterations until the loss is back at `target` (the cold run's end)?"""
+    c = np.roll(content, shift, axis=1)
+    x = np.roll(result, shift, axis=1)
+    s = optimizer.settings
+    optimizer.settings = replace(s, tol=0.0)
+    try:
+        r = optimizer.run(c, x, iterations=iters)
+    finally:
+        optimizer.settings = s
+    reach = next((i for i, v in enumerate(r.history) if v <= target), None)
+    return {"shift": shift, "start": r.initial_loss, "end": r.final_loss, "reach": reach,
+            "at_third": r.history[min(len(r.history) - 1, iters // 3)]}  # fmt: skip
+
+
 def iterations_to_reach(parts_history: list, target: float) -> int | None:
     for i, p in enumerate(parts_history):
         if p[0] + p[1] + p[2] <= target:
             return i
     return None
+
+
+def diagnose_warm_start(a, results, optimizer, frames, rec_cold, rec_warm, cold_res, warm_res):
+    """Why warm starts do not skip the tail: the first warm keyframe's starting points
+    split into loss terms, and the best case of a warm start (a whole-pixel translation
+    with a perfect flow)."""
+    if len(warm_res.keyframes) < 2:
+        return
+    p, k = warm_res.keyframes[0].index, warm_res.keyframes[1].index
+
+    def f32(i: int) -> np.ndarray:
+        return frames[i].image.astype(np.float32) / 255.0
+
+    run_k = rec_warm.runs[f32(k).tobytes()]
+    prev = rec_warm.runs[f32(p).tobytes()]["result"].image
+    cold_k = rec_cold.runs[f32(k).tobytes()]["result"]
+    layers = optimizer.settings.style_layers
+    starts = {
+        f"previous keyframe ({p}) result, at frame {p}": optimizer.loss_terms(prev, f32(p)),
+        "  its bicubic warp along the flow": optimizer.loss_terms(run_k["init"][0], f32(k)),
+        "  warp, unwarped where unreliable": optimizer.loss_terms(run_k["init"][1], f32(k)),
+        "  not warped at all": optimizer.loss_terms(prev, f32(k)),
+        f"cold start's end at frame {k}": optimizer.loss_terms(cold_k.image, f32(k)),
+    }
+    reliable = float(np.mean(run_k["temporal_mask"]))
+    print(
+        f"\n   loss terms of the starting points of keyframe {k} (flow reliable on "
+        f"{reliable:.0%} of it; warm run started from candidate {run_k['result'].init_choice})"
+    )
+    short = [n.replace("_conv1", "") for n in layers]
+    print(f"{'':40} {'total':>7} {'content':>8} " + " ".join(f"{n:>7}" for n in short))
+    for name, t in starts.items():
+        print(
+            f"{name:40} {t['total']:7.2f} {t['content']:8.2f} "
+            + " ".join(f"{t[n]:7.2f}" for n in layers)
+        )
+    h = cold_k.history
+    third = a.iterations // 3
+    print(
+        f"   cold start at frame {k}: {h[0]:.1f} at 0, {h[min(10, len(h) - 1)]:.2f} at 10, "
+        f"{h[min(third, len(h) - 1)]:.2f} at {third}, {h[-1]:.2f} at {len(h) - 1}"
+    )
+    p_cold = rec_cold.runs[f32(p).tobytes()]["result"]
+    best = translated_restart(optimizer, f32(p), p_cold.image, p_cold.final_loss, 1, a.iterations)
+    print(
+        f"   best case, frame {p} and its cold result both shifted by 1 whole pixel: starts "
+        f"at {best['start']:.2f} (cold end {p_cold.final_loss:.2f}), {best['at_third']:.2f} "
+        f"after {third} iterations, back at the cold end after "
+        f"{best['reach'] if best['reach'] is not None else 'never'} iterations"
+    )
+    results["warm_start_diagnosis"] = {
+        "starts": starts,
+        "reliable": reliable,
+        "cold_history": h,
+        "translated_by_1px": best,
+    }
 
 
 def main() -> int:
@@ -198,7 +307,7 @@ def main() -> int:
     from models.optimize import OptimizeSettings, StyleOptimizer, make_extractor
     from models.vgg import load_vgg16_weights
     from realtime.errors import UserError
-    from realtime.metrics import warping_error
+    from realtime.metrics import sharpness, warping_error, warping_errors
 
     try:
         weights = load_vgg16_weights()
@@ -245,13 +354,22 @@ def main() -> int:
 
     fast = load_stylizer([a.style], fixed_shape=True)
     fast(frames[0].image)  # trace
-    keys = KeyframeSettings(every=a.keyframe_every, adaptive=False)
-    cold_out, cold_res, cold_t = run_video(ColdKeyframes(optimizer), frames, keys, fast)
-    warm_out, warm_res, warm_t = run_video(optimizer, frames, keys, fast)
+    # Keyframe choice depends on the input only, so the variants share their keyframes.
+    keys = KeyframeSettings(every=a.keyframe_every, adaptive=False)  # default fill: warp
+    rec_cold, rec_warm = Recorder(ColdKeyframes(optimizer)), Recorder(optimizer)
+    cold_out, cold_res, cold_t = run_video(rec_cold, frames, keys, fast)
+    warm_out, warm_res, warm_t = run_video(rec_warm, frames, keys, fast)
     # The same warm starts without Ruder's term: what the warm start alone buys.
     optimizer.settings = replace(settings, temporal_weight=0.0)
-    nt_out, nt_res, nt_t = run_video(optimizer, frames, keys, fast)
+    rec_nt = Recorder(optimizer)
+    nt_out, nt_res, nt_t = run_video(rec_nt, frames, keys, fast)
     optimizer.settings = settings
+    # The same keyframes propagated with the fast stylizer filling the holes.
+    fast_keys = replace(keys, fill="fast")
+    fill_fast = {
+        name: run_video(Replay(rec), frames, fast_keys, fast)[0]
+        for name, rec in (("warm", rec_warm), ("nt", rec_nt), ("cold", rec_cold))
+    }
     t0 = time.perf_counter()
     fast_out = [fast(f.image) for f in frames]
     fast_t = time.perf_counter() - t0
@@ -302,18 +420,48 @@ def main() -> int:
                 )
             )
 
-    print("\n3. warping error (lower is steadier) and time for the whole clip")
-    werr = {
-        "optimized video (warm + temporal)": (warping_error(sources, warm_out), warm_t),
-        "warm, no temporal term": (warping_error(sources, nt_out), nt_t),
-        "independent keyframes (cold)": (warping_error(sources, cold_out), cold_t),
-        "fast stylizer per frame": (warping_error(sources, fast_out), fast_t),
+    diagnose_warm_start(a, results, optimizer, frames, rec_cold, rec_warm, cold_res, warm_res)
+
+    print(
+        "\n3. warping error (lower is steadier) and time for the whole clip; holes (pixels "
+        f"neither keyframe covers, {warm_res.filled_fraction:.1%} of in-between pixels) "
+        "filled with the warp (default) or the fast stylizer; pairs touching a keyframe "
+        "vs the others (default fill)"
+    )
+    key_idx = [k.index for k in warm_res.keyframes]
+    variants = {
+        "optimized video (warm + temporal)": (warm_out, fill_fast["warm"], warm_t),
+        "warm, no temporal term": (nt_out, fill_fast["nt"], nt_t),
+        "independent keyframes (cold)": (cold_out, fill_fast["cold"], cold_t),
+        "fast stylizer per frame": (fast_out, fast_out, fast_t),
     }
-    ours_e = werr["optimized video (warm + temporal)"][0]
-    print(f"{'':36} {'E_warp':>10} {'ours/this':>10} {'seconds':>9}")
-    for k, (e, t) in werr.items():
-        print(f"{k:36} {e:10.5f} {ours_e / e:10.2f} {t:9.1f}")
-    results["warping_error"] = {k: {"E_warp": e, "seconds": t} for k, (e, t) in werr.items()}
+    rows = {}
+    for k, (out_w, out_f, t) in variants.items():
+        per_pair = warping_errors(sources, out_w)
+        rows[k] = {
+            "E_warp": float(np.nanmean(per_pair)),
+            "E_warp_fast_fill": warping_error(sources, out_f),
+            "pairs_touching_keyframes": split_pairs(per_pair, key_idx)[0],
+            "pairs_between": split_pairs(per_pair, key_idx)[1],
+            "per_pair": per_pair,
+            "sharpness": float(np.mean([sharpness(f) for f in out_w])),
+            "seconds": t,
+        }
+    ours = rows["optimized video (warm + temporal)"]
+    print(
+        f"{'':36} {'E_warp':>8} {'ours/this':>9} {'fast fill':>9} {'ours/this':>9} "
+        f"{'at keys':>8} {'between':>8} {'sharpness':>9} {'seconds':>8}"
+    )
+    for k, r in rows.items():
+        print(
+            f"{k:36} {r['E_warp']:8.5f} {ours['E_warp'] / r['E_warp']:9.2f} "
+            f"{r['E_warp_fast_fill']:9.5f} {ours['E_warp_fast_fill'] / r['E_warp_fast_fill']:9.2f} "
+            f"{r['pairs_touching_keyframes']:8.5f} {r['pairs_between']:8.5f} "
+            f"{r['sharpness']:9.4f} {r['seconds']:8.1f}"
+        )
+    for k in ("optimized video (warm + temporal)", "independent keyframes (cold)"):
+        print(f"   per pair, {k}: " + " ".join(f"{e:.4f}" for e in rows[k]["per_pair"]))
+    results["warping_error"] = rows
     results["filled_fraction"] = warm_res.filled_fraction
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=2, default=float))

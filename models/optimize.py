@@ -216,6 +216,32 @@ class StyleOptimizer:
         feats_c, _ = self._split(self.extractor(content[None], training=False))
         return [tf.constant(f) for f in feats_c]
 
+    def loss_terms(self, image: np.ndarray, content: np.ndarray) -> dict[str, float]:
+        """The weighted loss of `image` for `content`, split for diagnosis: "content", one
+        entry per style layer (by layer name), "tv", and their sum "total" (no temporal
+        term). Same formulas as the optimized loss."""
+        import tensorflow as tf
+
+        s = self.settings
+        image, content = _as_float_image(image), _as_float_image(content)
+        feats_c, feats_s = self._split(self.extractor(image[None], training=False))
+        targets = self._content_targets(content)
+        grams = self._style_grams(content.shape[:2])
+        out = {
+            "content": s.content_weight
+            * sum(
+                float(tf.reduce_mean(tf.square(a - b)))
+                for a, b in zip(feats_c, targets, strict=True)
+            )
+        }
+        for name, f, g in zip(s.style_layers, feats_s, grams, strict=True):
+            d = float(tf.reduce_mean(tf.square(_gram(f) - g))) * int(g.shape[0])
+            out[name] = s.style_weight * d
+        dx, dy = np.diff(image, axis=1), np.diff(image, axis=0)
+        out["tv"] = s.tv_weight * float(np.mean(dx * dx) + np.mean(dy * dy))
+        out["total"] = sum(out.values())
+        return out
+
     # -- the run ------------------------------------------------------------------------
 
     def run(

@@ -97,6 +97,25 @@ def test_frames_between_follow_the_motion() -> None:
     assert warping_error(clip, [f.image for f in out]) < 0.01
 
 
+def test_holes_take_the_warp_by_default_and_the_fast_stylizer_on_request() -> None:
+    """fill="warp" (default) never runs the fast stylizer; fill="fast" runs it once per
+    in-between frame."""
+    clip = translating_clip(n=9, dx=3, dy=0)
+    calls: list[int] = []
+
+    def fast(im: np.ndarray) -> np.ndarray:
+        calls.append(1)
+        return 255 - im
+
+    keys = ov.KeyframeSettings(every=4, adaptive=False)
+    _run(ov.OfflineStylizer(FakeOptimizer(), keys, fast=fast), clip)
+    assert calls == []
+    engine = ov.OfflineStylizer(FakeOptimizer(), replace(keys, fill="fast"), fast=fast)
+    _run(engine, clip)
+    assert len(calls) == 9 - 3  # every frame but keyframes 0, 4, 8
+    assert engine.result.filled_fraction > 0  # the left edge comes into view
+
+
 def test_scene_cut_makes_cold_keyframes_on_both_sides() -> None:
     a = translating_clip(n=5, dx=1, dy=0, seed=1)
     b = translating_clip(n=5, dx=1, dy=0, seed=7)

@@ -61,6 +61,21 @@ def test_lbfgs_loss_falls_and_history_is_kept(optimizer) -> None:
     assert sum(r.parts_history[-1]) == pytest.approx(r.final_loss, rel=1e-4)
 
 
+def test_loss_terms_split_the_optimized_loss(optimizer) -> None:
+    """The diagnostic split (per style layer) adds up to the loss the optimizer reports."""
+    content, _ = _images()
+    rng = np.random.default_rng(3)
+    image = np.clip(content + 0.2 * rng.standard_normal(content.shape), 0, 1).astype(np.float32)
+    r = optimizer.run(content, init=image, iterations=1)
+    t = optimizer.loss_terms(image, content)
+    assert set(t) == {"content", *TINY.style_layers, "tv", "total"}
+    c, s, tv, _ = r.parts_history[0]
+    assert t["content"] == pytest.approx(c, rel=1e-4) and t["tv"] == pytest.approx(tv, rel=1e-4)
+    assert sum(t[n] for n in TINY.style_layers) == pytest.approx(s, rel=1e-4)
+    assert t["total"] == pytest.approx(r.initial_loss, rel=1e-4)
+    assert optimizer.loss_terms(content, content)["content"] == pytest.approx(0, abs=1e-6)
+
+
 def test_warm_start_keeps_iterating(optimizer) -> None:
     """The known failure: from an already optimized image, L-BFGS with scipy's default
     tolerances stops after 1-2 iterations. Ours runs at least min_iterations and the loss
