@@ -228,21 +228,23 @@ class Stylizer:
             )
         return self._fns[key]
 
-    def _run(self, model: _Model, content: tf.Tensor, rep: tf.Tensor) -> tf.Tensor:
+    def _pick(self, model: _Model, shape: tuple) -> tf.types.experimental.GenericFunction:
         """The XLA function once it is compiled for this frame shape; until then the plain
         one, while a background thread compiles (seconds per shape on a CPU), so the first
-        frames of a stream are not held up."""
+        frames of a stream are not held up. Call with the lock held."""
         if not self.plan.jit_compile:
-            return self._fn(model, False)(content, rep)
-        key = (model.kind, tuple(content.shape))
+            return self._fn(model, False)
+        key = (model.kind, shape)
         if key in self._compiled:
-            return self._fn(model, True)(content, rep)
+            return self._fn(model, True)
         if key not in self._compiling:
+            spec = model.rep_spec()
+            args = (tf.zeros(shape), tf.zeros(spec.shape, spec.dtype))
             self._compiling[key] = threading.Thread(
-                target=self._compile, args=(model, key, content, rep), daemon=True
+                target=self._compile, args=(model, key, *args), daemon=True
             )
             self._compiling[key].start()
-        return self._fn(model, False)(content, rep)
+        return self._fn(model, False)
 
     def _compile(self, model: _Model, key: tuple, content: tf.Tensor, rep: tf.Tensor) -> None:
         with tf.device(self.plan.device):
@@ -256,16 +258,18 @@ class Stylizer:
 
     def stylize_float(self, content: np.ndarray) -> np.ndarray:
         """[1,H,W,3] float32 RGB in [0,1] -> [1,H,W,3] float32 RGB in [0,1]."""
+        # The lock covers the choices, not the network: two frames may be in flight
+        # (file conversion runs two at once; TensorFlow releases the GIL).
         with self._lock:
             model, rep = self._reps[self.style_index]
             w = self.strength
             if w < 1.0 and model.kind == "magenta":
                 rep = (1.0 - w) * self._content_bottleneck(model, content) + w * rep
-            with tf.device(self.plan.device):
-                out = self._run(model, tf.constant(content), tf.constant(rep, tf.float32))
-                out = out.numpy()
-            if w < 1.0 and model.kind != "magenta":
-                out = w * out + (1.0 - w) * content
+            fn = self._pick(model, content.shape)
+        with tf.device(self.plan.device):
+            out = fn(tf.constant(content), tf.constant(rep, tf.float32)).numpy()
+        if w < 1.0 and model.kind != "magenta":
+            out = w * out + (1.0 - w) * content
         return out
 
     def _content_bottleneck(self, model: _Model, content: np.ndarray) -> np.ndarray:

@@ -26,7 +26,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -150,6 +152,7 @@ class Pipeline:
         max_seconds: float | None = None,
         prepare: Callable[[np.ndarray], np.ndarray] | None = None,
         on_idle: Callable[[], bool | None] | None = None,
+        workers: int = 1,
     ) -> None:
         self.source = source
         self.process = process
@@ -160,6 +163,10 @@ class Pipeline:
         self.max_seconds = max_seconds
         self.prepare = prepare  # runs on the capture thread (resize, mirror)
         self.on_idle = on_idle  # runs on the calling thread while no frame is ready
+        # Frames in flight at once in file mode, for a processor that keeps no state between
+        # frames and may be called from several threads (the plain stylizer): on 2 cores
+        # two TensorFlow calls side by side beat one call's own threads. Output order holds.
+        self.workers = 1 if self.live else max(1, workers)
         depth = 1 if self.live else queue_size
         self._in = Channel(depth, drop_oldest=self.live)
         self._out = Channel(depth, drop_oldest=self.live)
@@ -214,34 +221,54 @@ class Pipeline:
             raise ValueError(f"processor changed the frame size {frame.image.shape} -> {out.shape}")
 
     def _process(self) -> None:
+        pool = ThreadPoolExecutor(self.workers, "pipeline-worker") if self.workers > 1 else None
+        pending: deque[tuple[Frame, float, float, Future]] = deque()
         try:
             while not self._stop.is_set():
                 ok, item = self._in.get()
                 if not ok:
                     if self._in.closed:
-                        return
+                        break
                     continue
                 if item is _END:
                     break
                 frame, t_cap = item
                 t = time.monotonic()
-                try:
-                    out = self.process(frame.image)
-                    self._check(frame, out)
-                except Exception:
-                    if self.on_error == "abort":
-                        raise
-                    self._failed += 1
-                    if self.on_error == "skip":
-                        continue
-                    out = frame.image
-                self._m["process"].add((time.monotonic() - t) * 1e3)
-                if not self._out.put((frame, out, t_cap)):
+                if pool is None:
+                    if not self._emit(frame, t_cap, t, partial(self.process, frame.image)):
+                        return
+                    continue
+                pending.append((frame, t_cap, t, pool.submit(self.process, frame.image)))
+                if len(pending) >= self.workers:
+                    f, tc, t0, fut = pending.popleft()
+                    if not self._emit(f, tc, t0, fut.result):
+                        return
+            while pending:  # the source ended or stopped: what is in flight still counts
+                f, tc, t0, fut = pending.popleft()
+                if not self._emit(f, tc, t0, fut.result):
                     return
         except BaseException as e:
             self._errors.append(e)
         finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
             self._put_end(self._out) if self.live else self._out.put(_END)
+
+    def _emit(self, frame: Frame, t_cap: float, t: float, result: Callable[[], Any]) -> bool:
+        """Hand one processed frame on, applying the error policy; False if the output
+        side is gone."""
+        try:
+            out = result()
+            self._check(frame, out)
+        except Exception:
+            if self.on_error == "abort":
+                raise
+            self._failed += 1
+            if self.on_error == "skip":
+                return True
+            out = frame.image
+        self._m["process"].add((time.monotonic() - t) * 1e3)
+        return self._out.put((frame, out, t_cap))
 
     # -- main -----------------------------------------------------------------------
     @property

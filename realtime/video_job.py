@@ -118,6 +118,7 @@ def convert_video(
     source = open_file_source(input, start=start, end=end, size=size, fps=fps)
     with source:
         sink = open_sink(output, source, crf=crf)
+        workers = 1
         if processor is None:
             frames = getattr(source, "frame_count", None)
             if jit_compile is None and frames is not None and frames < XLA_MIN_FRAMES:
@@ -130,6 +131,8 @@ def convert_video(
                 jit_compile=jit_compile,
                 device=device,
             )
+            # frame by frame it keeps no state: two frames in flight (see Pipeline)
+            workers = 1 if temporal else 2
         processor = wrap_processor(processor, temporal)
 
         bar = None
@@ -152,7 +155,7 @@ def convert_video(
             if bar is not None:
                 bar.update(1)
 
-        pipeline = Pipeline(source, processor, write, live=False)
+        pipeline = Pipeline(source, processor, write, live=False, workers=workers)
         t0 = time.monotonic()
         stats: PipelineStats | None = None
         try:

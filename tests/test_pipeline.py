@@ -189,3 +189,26 @@ def test_a_live_run_waits_for_the_processors_background_work(no_leaks):
     with TestPatternSource(64, 48, 100.0) as src:
         stats = Pipeline(src, process, lambda f, out: None, live=True, max_frames=30).run()
     assert stats.frames_out > 0 and process.keyframes >= 1
+
+
+def test_file_mode_with_two_workers_overlaps_frames_and_keeps_order(no_leaks):
+    both_in = threading.Barrier(2, timeout=5)  # breaks unless two calls overlap
+    rng = np.random.default_rng(0)
+    delays = rng.uniform(0, 0.01, 40)
+
+    def proc(img: np.ndarray) -> np.ndarray:
+        both_in.wait()
+        time.sleep(delays[int(img[0, 0, 0])])  # frames finish out of order
+        return 255 - img
+
+    got = []
+    stats = Pipeline(
+        ListSource(40), proc, lambda f, out: got.append((f.index, int(out[0, 0, 0]))), workers=2
+    ).run()
+    assert got == [(i, 255 - i) for i in range(40)]
+    assert stats.frames_out == 40 and stats.failed == 0
+
+
+def test_live_mode_ignores_workers():
+    with TestPatternSource(16, 16, 100.0) as src:
+        assert Pipeline(src, slow(1), lambda f, out: None, workers=4).workers == 1
