@@ -10,10 +10,15 @@
    temporal term, a fixed number of iterations); the video mode optimizes the same
    keyframes warm-started from the previous result warped along the input flow, with
    Ruder's temporal term. For each warm keyframe: iterations and seconds until its
-   content+style+TV loss is at or below what the cold run reached at its end.
+   content+style+TV loss is at or below what the cold run reached at its end. Then why
+   not sooner: the first warm keyframe's starting points split into loss terms (content,
+   style per layer), and the best case of a warm start, a converged cold result and its
+   frame both shifted by one whole pixel (perfect flow, nothing resampled).
 3. Warping error (DESIGN.md section 4, on the input frames' flow) of the optimized video,
    of the same pipeline with independent (cold, no temporal term) keyframes, and of the
-   fast stylizer run on every frame.
+   fast stylizer run on every frame; the keyframe variants with the default hole fill
+   (warp) and with the fast stylizer's (same keyframes, replayed), split into the pairs
+   touching a keyframe and the others.
 
 Usage: python benchmarks/bench_offline.py [--clip PATH] [--start S --end E] [--size PX]
 Needs the VGG16 weights (`stylize-video models fetch vgg16`).
