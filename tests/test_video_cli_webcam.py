@@ -241,3 +241,13 @@ def test_live_cli_stops_on_signal_and_keeps_the_recording(tmp_path, sig):
     assert "recorded" in err and "Traceback" not in err
     assert stream_times(out).count >= 10  # live mode may drop a stale processed frame
     assert processes_mentioning(str(tmp_path)) == []
+
+
+def test_worst_ten_second_rate_includes_a_slow_start():
+    from realtime.webcam_job import _ShownRate
+
+    rate = _ShownRate()
+    rate.counts = [5, 5, 5] + [30] * 20 + [7]  # slow start-up; the last second is partial
+    assert rate.worst(10) == (3 * 5 + 7 * 30) / 10
+    rate.counts = [30] * 10  # 9 whole seconds
+    assert rate.worst(10) is None
