@@ -117,7 +117,7 @@ class _KeyframeJob:
 
     generation: int  # TemporalProcessor._generation when it started
     frame: int  # index of its source frame
-    thread: threading.Thread | None = None
+    thread: threading.Thread
     result: tuple[np.ndarray, np.ndarray] | None = None  # (gray small, stylized)
     error: BaseException | None = None
 
@@ -218,14 +218,13 @@ class TemporalProcessor:
         self._key_out: np.ndarray | None = None
         self._since_key = 0
         self._controls_seen: tuple | None = None
-        self._generation = getattr(self, "_generation", 0) + 1
+        self._generation += 1
 
     def close(self) -> None:
         """Wait for a keyframe still being stylized in the background (the next frame
         adopts it; the processor stays usable)."""
-        job = self._job
-        if job is not None and job.thread is not None:
-            job.thread.join()
+        if self._job is not None:
+            self._job.thread.join()
 
     @property
     def propagates(self) -> bool:
@@ -265,7 +264,12 @@ class TemporalProcessor:
             elif self.background or not (due or too_occluded):
                 h, w = work.shape[:2]
                 out = warp(self._key_out, to_key.flow_at(w, h), self._interp)
-                if self.background and to_key.unreliable_fraction > 0.01:
+                # (right after a landing the previous output is the keyframe itself)
+                if (
+                    self.background
+                    and to_key.unreliable_fraction > 0.01
+                    and self._prev_out is not self._key_out
+                ):
                     out = self._patch_from_previous(out, small, to_key)
                 self._since_key += 1
                 if due or too_occluded:
@@ -318,7 +322,6 @@ class TemporalProcessor:
         frames just keep warping)."""
         if self._job is not None:
             return
-        job = _KeyframeJob(generation=self._generation, frame=self.frames)
 
         def run() -> None:
             try:
@@ -326,15 +329,15 @@ class TemporalProcessor:
             except BaseException as e:  # handed to the frame thread when it lands
                 job.error = e
 
-        job.thread = threading.Thread(target=run, name="temporal-keyframe", daemon=True)
-        self._job = job
-        job.thread.start()
+        thread = threading.Thread(target=run, name="temporal-keyframe", daemon=True)
+        job = self._job = _KeyframeJob(self._generation, self.frames, thread)
+        thread.start()
 
     def _finished_keyframe(self) -> tuple[np.ndarray, np.ndarray, int] | None:
         """(gray small, stylized, source frame index) of a background keyframe that has
         finished, if any."""
         job = self._job
-        if job is None or job.thread is None or job.thread.is_alive():
+        if job is None or job.thread.is_alive():
             return None
         self._job = None
         if job.error is not None:
