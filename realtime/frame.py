@@ -26,6 +26,15 @@ class FrameProcessor(Protocol):
     def __call__(self, image: np.ndarray) -> np.ndarray: ...
 
 
+def close_processor(processor: object) -> None:
+    """Wait for a processor's own background work, if it has any: ``close()`` is optional
+    on a FrameProcessor (realtime.temporal's background keyframes have it), and wrappers
+    pass it on."""
+    close = getattr(processor, "close", None)
+    if close is not None:
+        close()
+
+
 class ControllableStylizer(FrameProcessor, Protocol):
     """A FrameProcessor whose style, strength and colour mode can change between frames
     (the webcam keys and the browser controls drive these)."""

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from realtime.errors import UserError
-from realtime.frame import FrameProcessor
+from realtime.frame import FrameProcessor, close_processor
 
 log = logging.getLogger(__name__)
 
@@ -216,10 +216,7 @@ class ControlledProcessor:
         return out
 
     def close(self) -> None:
-        """Wait for the inner processor's background work, if it has any."""
-        close = getattr(self.inner, "close", None)
-        if close is not None:
-            close()
+        close_processor(self.inner)
 
 
 def warm_up(processor: FrameProcessor, source: Any, prepare: Any = None) -> None:

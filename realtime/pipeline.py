@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from realtime.frame import Frame, FrameProcessor
+from realtime.frame import Frame, FrameProcessor, close_processor
 from realtime.sources.base import Source
 
 OnError = Literal["abort", "skip", "passthrough"]
@@ -397,6 +397,4 @@ class Pipeline:
         finally:
             for t in self._threads:
                 t.join()
-            close = getattr(self.process, "close", None)
-            if close is not None:  # a processor's own worker (background keyframes)
-                close()
+            close_processor(self.process)

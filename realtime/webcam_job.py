@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from realtime.errors import UserError
-from realtime.frame import Frame, FrameProcessor
+from realtime.frame import Frame, FrameProcessor, close_processor
 from realtime.images import fit_long_side
 from realtime.pipeline import Pipeline, PipelineStats
 from realtime.video_job import build_processor, wrap_processor
@@ -247,9 +247,7 @@ class _StyleTracking:
         return self.used.pop(id(out), None)
 
     def close(self) -> None:
-        close = getattr(self.processor, "close", None)
-        if close is not None:
-            close()
+        close_processor(self.processor)
 
 
 def run_webcam(
