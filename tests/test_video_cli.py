@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from video_clips import (
     make_clip,
     processes_mentioning,
     read_frames,
+    slow_fake_cli,
     stream_times,
 )
 
@@ -113,25 +113,7 @@ def test_cli_errors_are_one_line_exit_2(clip, tmp_path, args, needle):
     assert not list(tmp_path.glob("o.*")) and not list(tmp_path.glob(".o*"))
 
 
-# Runs the real CLI (argument parsing, job, sinks) with a slow fake stylizer that says
-# when each frame is done, so the test can interrupt it part-way.
-INTERRUPTIBLE = textwrap.dedent(
-    """
-    import sys, time
-    import realtime.video_job as job
-
-    def fake(*a, **k):
-        def proc(img):
-            time.sleep(0.03)
-            print("frame", flush=True)
-            return 255 - img
-        return proc
-
-    job.build_processor = fake
-    import stylize_video
-    sys.exit(stylize_video.main(sys.argv[1:]))
-    """
-)
+INTERRUPTIBLE = slow_fake_cli("realtime.video_job", 0.03)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

@@ -16,7 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from test_sources import fake_cv2_capture  # noqa: F401  (fixture)
-from video_clips import child_ffmpegs, processes_mentioning, read_frames, stream_times
+from video_clips import (
+    child_ffmpegs,
+    processes_mentioning,
+    read_frames,
+    slow_fake_cli,
+    stream_times,
+)
 
 from realtime.errors import UserError
 from realtime.frame import Frame
@@ -186,23 +192,7 @@ def test_window_with_hud_and_keys_under_xvfb(tmp_path):
     assert "Traceback" not in r.stderr
 
 
-LIVE_CLI = textwrap.dedent(
-    """
-    import sys, time
-    import realtime.webcam_job as job
-
-    def fake(*a, **k):
-        def proc(img):
-            time.sleep(0.01)
-            print("frame", flush=True)
-            return 255 - img
-        return proc
-
-    job.build_processor = fake
-    import stylize_video
-    sys.exit(stylize_video.main(sys.argv[1:]))
-    """
-)
+LIVE_CLI = slow_fake_cli("realtime.webcam_job", 0.01)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import textwrap
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -185,3 +186,26 @@ def child_ffmpegs() -> list[int]:
         if int(fields[1]) == me and fields[0] != "Z" and "ffmpeg" in comm:
             kids.append(int(pid))
     return kids
+
+
+def slow_fake_cli(job_module: str, seconds: float) -> str:
+    """A ``python -c`` script running the real CLI (argument parsing, job, sinks) with
+    ``job_module``'s build_processor replaced by a slow pixel-inverting fake that prints
+    "frame" as each frame is done, so a test can interrupt it part-way."""
+    return textwrap.dedent(
+        f"""
+        import sys, time
+        import {job_module} as job
+
+        def fake(*a, **k):
+            def proc(img):
+                time.sleep({seconds})
+                print("frame", flush=True)
+                return 255 - img
+            return proc
+
+        job.build_processor = fake
+        import stylize_video
+        sys.exit(stylize_video.main(sys.argv[1:]))
+        """
+    )
