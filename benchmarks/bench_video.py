@@ -86,31 +86,28 @@ def size_of(path: Path) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
+def encode(*args: str) -> None:
+    """Run the bundled ffmpeg quietly, overwriting its output."""
+    subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
 def cut(src: Path, seconds: float, out: Path) -> Path:
-    subprocess.run(
-        [
-            ffmpeg(),
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-i",
-            str(src),
-            "-t",
-            str(seconds),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-crf",
-            "18",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            str(out),
-        ],
-        check=True,
+    encode(
+        "-i",
+        str(src),
+        "-t",
+        str(seconds),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "18",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        str(out),
     )
     return out
 
@@ -206,32 +203,24 @@ def memory(work: Path, lengths: list[float], fps: int, pipeline_only: bool) -> N
     print("|---|---|---|---|")
     for seconds in lengths:
         clip = work / f"hd_{fps}_{seconds:g}.mp4"
-        subprocess.run(
-            [
-                ffmpeg(),
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                f"testsrc2=size=1920x1080:rate={fps}:duration={seconds}",
-                "-f",
-                "lavfi",
-                "-i",
-                f"sine=duration={seconds}",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-pix_fmt",
-                "yuv420p",
-                "-c:a",
-                "aac",
-                str(clip),
-            ],
-            check=True,
+        encode(
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size=1920x1080:rate={fps}:duration={seconds}",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=duration={seconds}",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            str(clip),
         )
         out = work / f"hd_out_{fps}_{seconds:g}.mp4"
         if pipeline_only:
