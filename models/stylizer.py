@@ -240,8 +240,10 @@ class Stylizer:
         if key not in self._compiling:
             spec = model.rep_spec()
             args = (tf.zeros(shape), tf.zeros(spec.shape, spec.dtype))
+            # Not a daemon: a process that exits while XLA is still compiling crashes
+            # (SIGSEGV) in TensorFlow's teardown, so exit waits for the compile instead.
             self._compiling[key] = threading.Thread(
-                target=self._compile, args=(model, key, *args), daemon=True
+                target=self._compile, args=(model, key, *args), name="xla-compile"
             )
             self._compiling[key].start()
         return self._fn(model, False)

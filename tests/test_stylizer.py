@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import cv2
 import numpy as np
 import pytest
-from conftest import synthetic_photo
+from conftest import ROOT, synthetic_photo
 
 from realtime.errors import UserError
 
@@ -222,3 +224,16 @@ def test_device_plan_refuses_what_is_not_there(requested):
 
     with pytest.raises(UserError, match="--device"):
         plan_device(["g0"] if requested == "gpu:2" else [], requested=requested)
+
+
+def test_exit_during_a_background_xla_compile_is_clean(preset_module):
+    """A process that ends while XLA still compiles must exit 0, not die in TensorFlow's
+    teardown (it did: SIGSEGV, exit 139, with the compile thread a daemon)."""
+    code = (
+        "import numpy as np; from models.stylizer import load_stylizer;"
+        "s = load_stylizer(['preset:7'], jit_compile=True);"
+        "s(np.zeros((240, 320, 3), np.uint8)); print('served')"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-800:]
+    assert r.stdout.strip().endswith("served")
