@@ -186,7 +186,9 @@ def quality(clip: Path, size: int | None, outputs: dict[str, Path]) -> dict[str,
     return figures
 
 
-def bench(clips: list[Path], seconds: float, native: bool, keyframes: list[int], work: Path):
+def bench(
+    clips: list[Path], seconds: float, native: bool, keyframes: list[int], work: Path
+) -> None:
     print(
         f"\nEnd-to-end conversion, preset 7, first {seconds:g} s of each clip "
         "(fps: frames over each tool's conversion loop, model loading excluded; wall: the "
