@@ -128,6 +128,31 @@ def _gram(f: Any) -> Any:
     return tf.matmul(flat, flat, transpose_a=True) / (n * c)
 
 
+# The loss terms, unweighted; the optimized loss and the diagnostic split share them.
+def _content_terms(feats: Sequence[Any], targets: Sequence[Any]) -> list[Any]:
+    import tensorflow as tf
+
+    return [tf.reduce_mean(tf.square(a - b)) for a, b in zip(feats, targets, strict=True)]
+
+
+def _style_terms(feats: Sequence[Any], grams: Sequence[Any]) -> list[Any]:
+    import tensorflow as tf
+
+    return [
+        tf.reduce_mean(tf.square(_gram(a) - g)) * tf.cast(tf.shape(g)[0], tf.float32)
+        for a, g in zip(feats, grams, strict=True)
+    ]
+
+
+def _tv_term(x: Any) -> Any:
+    """Total variation of an NHWC batch (mean squared neighbour differences)."""
+    import tensorflow as tf
+
+    dx = x[:, :, 1:, :] - x[:, :, :-1, :]
+    dy = x[:, 1:, :, :] - x[:, :-1, :, :]
+    return tf.reduce_mean(tf.square(dx)) + tf.reduce_mean(tf.square(dy))
+
+
 class StyleOptimizer:
     """Optimizes images toward one style with a fixed VGG16 extractor.
 
@@ -155,20 +180,9 @@ class StyleOptimizer:
 
         def terms(x, content_t, grams_t, prev, mask, w):
             feats_c, feats_s = split(self.extractor(x, training=False))
-            content = tf.add_n(
-                [tf.reduce_mean(tf.square(a - b)) for a, b in zip(feats_c, content_t, strict=True)]
-                or [tf.zeros([])]
-            )
-            style = tf.add_n(
-                [
-                    tf.reduce_mean(tf.square(_gram(a) - g)) * tf.cast(tf.shape(g)[0], tf.float32)
-                    for a, g in zip(feats_s, grams_t, strict=True)
-                ]
-                or [tf.zeros([])]
-            )
-            dx = x[:, :, 1:, :] - x[:, :, :-1, :]
-            dy = x[:, 1:, :, :] - x[:, :-1, :, :]
-            tv = tf.reduce_mean(tf.square(dx)) + tf.reduce_mean(tf.square(dy))
+            content = tf.add_n(_content_terms(feats_c, content_t) or [tf.zeros([])])
+            style = tf.add_n(_style_terms(feats_s, grams_t) or [tf.zeros([])])
+            tv = _tv_term(x)
             # Ruder et al.: (1/D) sum(c * (x - warp(x_prev))^2), D = H*W*3.
             temporal = tf.reduce_mean(mask * tf.square(x - prev))
             total = w[0] * content + w[1] * style + w[2] * tv + w[3] * temporal
@@ -220,25 +234,15 @@ class StyleOptimizer:
         """The weighted loss of `image` for `content`, split for diagnosis: "content", one
         entry per style layer (by layer name), "tv", and their sum "total" (no temporal
         term). Same formulas as the optimized loss."""
-        import tensorflow as tf
-
         s = self.settings
-        image, content = _as_float_image(image), _as_float_image(content)
-        feats_c, feats_s = self._split(self.extractor(image[None], training=False))
+        image, content = _as_float_image(image)[None], _as_float_image(content)
+        feats_c, feats_s = self._split(self.extractor(image, training=False))
         targets = self._content_targets(content)
         grams = self._style_grams(content.shape[:2])
-        out = {
-            "content": s.content_weight
-            * sum(
-                float(tf.reduce_mean(tf.square(a - b)))
-                for a, b in zip(feats_c, targets, strict=True)
-            )
-        }
-        for name, f, g in zip(s.style_layers, feats_s, grams, strict=True):
-            d = float(tf.reduce_mean(tf.square(_gram(f) - g))) * int(g.shape[0])
-            out[name] = s.style_weight * d
-        dx, dy = np.diff(image, axis=1), np.diff(image, axis=0)
-        out["tv"] = s.tv_weight * float(np.mean(dx * dx) + np.mean(dy * dy))
+        out = {"content": s.content_weight * sum(map(float, _content_terms(feats_c, targets)))}
+        for name, term in zip(s.style_layers, _style_terms(feats_s, grams), strict=True):
+            out[name] = s.style_weight * float(term)
+        out["tv"] = s.tv_weight * float(_tv_term(image))
         out["total"] = sum(out.values())
         return out
 
