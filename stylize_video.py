@@ -178,15 +178,8 @@ def _add_optimize_args(p: argparse.ArgumentParser, video: bool) -> None:
     g.add_argument("--plot", metavar="OUT.png", help="write the loss curve(s) as a PNG")
     if not video:
         return
+    # --keyframe-every and --no-adaptive come from the video command's temporal group.
     g.add_argument("--temporal-weight", type=float, metavar="W", help="Ruder's term, default 200")
-    if "--keyframe-every" not in p._option_string_actions:
-        g.add_argument("--keyframe-every", type=int, metavar="K", help="keyframe spacing")
-    if "--no-adaptive" not in p._option_string_actions:
-        g.add_argument(
-            "--no-adaptive",
-            action="store_true",
-            help="keyframes only every K frames (default: also on large motion and scene cuts)",
-        )
     g.add_argument(
         "--fill",
         choices=["fast", "warp"],
