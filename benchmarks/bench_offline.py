@@ -239,7 +239,7 @@ def iterations_to_reach(parts_history: list, target: float) -> int | None:
     return None
 
 
-def diagnose_warm_start(a, results, optimizer, frames, rec_cold, rec_warm, cold_res, warm_res):
+def diagnose_warm_start(a, results, optimizer, frames, rec_cold, rec_warm, warm_res):
     """Why warm starts do not skip the tail: the first warm keyframe's starting points
     split into loss terms, and the best case of a warm start (a whole-pixel translation
     with a perfect flow)."""
@@ -425,7 +425,7 @@ def main() -> int:
                 )
             )
 
-    diagnose_warm_start(a, results, optimizer, frames, rec_cold, rec_warm, cold_res, warm_res)
+    diagnose_warm_start(a, results, optimizer, frames, rec_cold, rec_warm, warm_res)
 
     print(
         "\n3. warping error (lower is steadier) and time for the whole clip; holes (pixels "
@@ -443,11 +443,12 @@ def main() -> int:
     rows = {}
     for k, (out_w, out_f, t) in variants.items():
         per_pair = warping_errors(sources, out_w)
+        at_keys, between = split_pairs(per_pair, key_idx)
         rows[k] = {
             "E_warp": float(np.nanmean(per_pair)),
             "E_warp_fast_fill": warping_error(sources, out_f),
-            "pairs_touching_keyframes": split_pairs(per_pair, key_idx)[0],
-            "pairs_between": split_pairs(per_pair, key_idx)[1],
+            "pairs_touching_keyframes": at_keys,
+            "pairs_between": between,
             "per_pair": per_pair,
             "sharpness": float(np.mean([sharpness(f) for f in out_w])),
             "seconds": t,
