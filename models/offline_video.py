@@ -459,6 +459,13 @@ class OfflineStylizer:
         return self.result
 
 
+def planned_keyframes(frames: int, every: int) -> int:
+    """Keyframes in `frames` frames before adaptive ones: every `every`-th, and the last."""
+    if frames < 1:
+        return 0
+    return (frames - 1) // every + 1 + (1 if (frames - 1) % every else 0)
+
+
 def chain(
     flow_1: np.ndarray, rel_1: np.ndarray, flow_2: np.ndarray, rel_2: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -549,7 +556,7 @@ def optimize_video(
             fast = load_stylizer([style_path], fixed_shape=True)
 
         n = getattr(source, "frame_count", None)
-        est_keys = math.ceil(n / keyframes.every) + 1 if n else None
+        est_keys = planned_keyframes(n, keyframes.every) if n else None
         bar = None
         if progress and not as_json:
             from tqdm import tqdm
@@ -557,7 +564,7 @@ def optimize_video(
             # One bar for the whole job, counted in VGG iterations (the cost); each frame
             # between keyframes counts as one.
             bar = tqdm(
-                total=est_keys * settings.iterations + n if n else None,
+                total=est_keys * (settings.iterations - 1) + n if n else None,
                 unit="it",
                 desc=Path(output).name,
                 file=sys.stderr,
@@ -582,7 +589,7 @@ def optimize_video(
             done = 0 if report.resumed else report.iterations
             bar.update(max(0, settings.iterations - done))
             if bar.total is not None and len(engine.result.keyframes) > (est_keys or 0):
-                bar.total += settings.iterations
+                bar.total += settings.iterations - 1  # an adaptive keyframe, not a between
             bar.set_postfix_str(
                 f"frame {state['frames']}/{n or '?'} key {index}: "
                 f"{'resumed' if report.resumed else f'{report.iterations} it'}"
@@ -607,6 +614,8 @@ def optimize_video(
         try:
             with sink:
                 engine.run(iter(source), emit)
+            if bar is not None:  # a container's frame count is only an estimate
+                bar.total = bar.n
         except KeyboardInterrupt:
             interrupted = True
             raise

@@ -5,6 +5,7 @@ with a fake optimizer (no TensorFlow); one runs the real optimizer with a random
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -58,6 +59,13 @@ def test_keyframes_every_k_and_last_frame() -> None:
     assert [f.index for f in out] == list(range(10))
     assert [k.index for k in engine.result.keyframes] == [0, 4, 8, 9]
     assert [k.warm for k in engine.result.keyframes] == [False, True, True, True]
+
+
+@pytest.mark.parametrize(("n", "every"), [(1, 4), (9, 4), (10, 4), (5, 1), (6, 8)])
+def test_planned_keyframes_match_the_engine(n: int, every: int) -> None:
+    engine = ov.OfflineStylizer(FakeOptimizer(), ov.KeyframeSettings(every=every, adaptive=False))
+    _run(engine, translating_clip(n=n, dx=1, dy=0))
+    assert ov.planned_keyframes(n, every) == len(engine.result.keyframes)
 
 
 def test_warm_start_is_previous_result_warped_along_input_flow() -> None:
@@ -241,6 +249,25 @@ def test_video_job_writes_all_frames_with_audio_and_removes_work(
     assert v.count == 10
     assert a is not None and abs(a.duration - v.duration) < 0.05
     assert not Path(f"{out}.work").exists()
+
+
+def test_video_job_progress_bar_counts_iterations_and_ends_full(
+    tmp_path: Path, clip_with_audio: Path, style_png: Path, capsys
+) -> None:
+    # 10 frames, keyframes 0, 4, 8, 9: each budgets 5 iterations (3 run, 2 saved by early
+    # stopping), each of the 6 frames between counts one.
+    ov.optimize_video(
+        str(clip_with_audio),
+        str(tmp_path / "out.mp4"),
+        style=str(style_png),
+        size=None,
+        settings=OptimizeSettings(iterations=5),
+        optimizer=FakeOptimizer(OptimizeSettings(iterations=5)),
+        keyframes=ov.KeyframeSettings(every=4, adaptive=False),
+    )
+    counts = re.findall(r"(\d+)/(\d+) \[", capsys.readouterr().err)
+    assert counts and {total for _, total in counts} == {"26"}
+    assert counts[-1][0] == "26"
 
 
 def test_video_job_interrupt_keeps_a_playable_file_and_resumes(
