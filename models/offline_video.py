@@ -584,6 +584,7 @@ def optimize_video(
                 return
             if report is None:
                 bar.update(1)
+                bar.set_postfix_str(f"frame {state['frames']}/{n or '?'}")
                 return
             # A keyframe budgets `iterations`; give back what early stopping saved.
             done = 0 if report.resumed else report.iterations

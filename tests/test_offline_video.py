@@ -254,8 +254,9 @@ def test_video_job_writes_all_frames_with_audio_and_removes_work(
 def test_video_job_progress_bar_counts_iterations_and_ends_full(
     tmp_path: Path, clip_with_audio: Path, style_png: Path, capsys
 ) -> None:
-    # 10 frames, keyframes 0, 4, 8, 9: each budgets 5 iterations (3 run, 2 saved by early
-    # stopping), each of the 6 frames between counts one.
+    # 10 frames, keyframes 0, 3, 6, 9: each budgets 5 iterations (3 run, 2 saved by early
+    # stopping), each of the 6 frames between counts one. Frames 7 and 8 are written after
+    # keyframe 9 is done, so the last words must still count them.
     ov.optimize_video(
         str(clip_with_audio),
         str(tmp_path / "out.mp4"),
@@ -263,11 +264,13 @@ def test_video_job_progress_bar_counts_iterations_and_ends_full(
         size=None,
         settings=OptimizeSettings(iterations=5),
         optimizer=FakeOptimizer(OptimizeSettings(iterations=5)),
-        keyframes=ov.KeyframeSettings(every=4, adaptive=False),
+        keyframes=ov.KeyframeSettings(every=3, adaptive=False),
     )
-    counts = re.findall(r"(\d+)/(\d+) \[", capsys.readouterr().err)
+    err = capsys.readouterr().err
+    counts = re.findall(r"(\d+)/(\d+) \[", err)
     assert counts and {total for _, total in counts} == {"26"}
     assert counts[-1][0] == "26"
+    assert re.findall(r"frame (\d+)/10", err)[-1] == "10"
 
 
 def test_video_job_interrupt_keeps_a_playable_file_and_resumes(
