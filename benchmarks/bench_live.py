@@ -62,12 +62,14 @@ def shown_frames(seconds: float, stylizer) -> tuple[list, list, dict]:
     """(source frames, shown frames, stats) of the live processor on the paced pattern."""
     from realtime.pipeline import Pipeline
     from realtime.sources.test_pattern import TestPatternSource
-    from realtime.temporal import make_temporal_processor
-    from stylize_video import LIVE_TEMPORAL
+    from realtime.video_job import wrap_processor
+    from stylize_video import _temporal_settings, build_parser
 
     stylizer(np.zeros((240, 320, 3), np.uint8))  # load and trace before the clock starts
     stylizer.wait_compiled()
-    process = make_temporal_processor(stylizer, adaptive=True, background=True, **LIVE_TEMPORAL)
+    # The webcam command's own defaults, parsed as it parses them.
+    live = _temporal_settings(build_parser().parse_args(["webcam"]))
+    process = wrap_processor(stylizer, live)
     src_frames, out_frames = [], []
 
     def output(frame, out) -> None:
