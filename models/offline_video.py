@@ -15,16 +15,16 @@ How a clip is made:
   the optimizer starts from whichever candidate has the lower loss.
 - A frame between keyframes a < t < b is the blend of stylized a and b, each warped onto
   t by the input flow, weighted by distance ((b-t) and (t-a)) and by the reliability
-  mask of each warp. What neither warp covers is filled by the fast stylizer's output for
-  t: by default (`fill="warp"`) the plain distance blend of both warps, the masks ignored
-  there; with `fill="fast"` the fast stylizer's output for t, colour-matched and feathered
-  in. Why the warp by default: the fast stylizer's texture is not the optimized one (a
-  visible lattice on cockatoo's fast-moving beak) and it is redrawn every frame, so it
-  flickered: on bench_offline's clip (K=8, 29% of in-between pixels in holes) the fast
-  fill gave a warping error of 0.0089 for independent keyframes, the warp 0.0040 at equal
-  sharpness. Not a short optimization either: ~20 VGG iterations per in-between frame
-  cost as much as a warm keyframe, which removes the point of keyframes; the adaptive
-  rule keeps the holes small (newly visible areas at edges and behind moving things).
+  mask of each warp. What neither warp covers takes, by default (`fill="warp"`), the
+  plain distance blend of both warps, the masks ignored there; with `fill="fast"`, the
+  fast stylizer's output for t, colour-matched and feathered in. Why the warp by
+  default: the fast stylizer's texture is not the optimized one (a visible lattice on
+  cockatoo's fast-moving beak) and it is redrawn every frame, so it flickered: on
+  bench_offline's clip (K=8, 29% of in-between pixels in holes) the fast fill gave a
+  warping error of 0.0089 for independent keyframes, the warp 0.0040 at equal sharpness.
+  Not a short optimization either: ~20 VGG iterations per in-between frame cost as much
+  as a warm keyframe, which removes the point of keyframes; the adaptive rule keeps the
+  holes small (newly visible areas at edges and behind moving things).
 - Every finished keyframe is saved in a work folder next to the output, keyed by a hash
   of the input file and all settings. A rerun with the same input and settings resumes
   from those checkpoints; a different input or settings starts fresh (with a message).
