@@ -364,6 +364,8 @@ class StyleOptimizer:
                 x, reason, restarts = self._lbfgs(
                     history, x0, evaluate, scale, max_iter, on_iteration
                 )
+            if bar is not None:  # early stopping ends the job short of the iteration budget
+                bar.total = bar.n
         finally:
             if bar is not None:
                 bar.close()

@@ -3,6 +3,7 @@ already in the cache). 64x64, a few iterations: the point is behaviour, not beau
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -152,6 +153,13 @@ def test_early_stop_on_relative_change(extractor) -> None:
     r = opt.StyleOptimizer(extractor, style, s).run(content)
     assert r.iterations == 4
     assert r.stop_reason.startswith("converged")
+
+
+def test_progress_bar_ends_full_when_the_loss_converges(extractor, capsys) -> None:
+    content, style = _images()
+    s = replace(TINY, tol=10.0, iterations=50, min_iterations=4, window=2)
+    opt.StyleOptimizer(extractor, style, s).run(content, show_progress=True)
+    assert re.findall(r"(\d+)/(\d+) \[", capsys.readouterr().err)[-1] == ("4", "4")
 
 
 def test_progress_callback_sees_every_iteration(optimizer) -> None:
