@@ -211,10 +211,10 @@ def _optimize_settings(a: argparse.Namespace) -> dict:
 
 def _run_image(a: argparse.Namespace) -> int:
     if a.method == "optimize":
-        from models.optimize import optimize_images
+        from realtime.jobs.image import optimize_images
 
         if len(a.style or []) != 1:
-            from realtime.errors import UserError
+            from models.errors import UserError
 
             raise UserError("--method optimize takes exactly one --style IMAGE (a painting)")
         return optimize_images(
@@ -227,7 +227,7 @@ def _run_image(a: argparse.Namespace) -> int:
             grid=a.grid,
             as_json=a.json,
         )
-    from models.image_job import stylize_images
+    from realtime.jobs.image import stylize_images
 
     return stylize_images(
         inputs=a.inputs,
@@ -265,7 +265,7 @@ def _add_image(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_models(a: argparse.Namespace) -> int:
-    from models.manage import models_command
+    from realtime.jobs.models import models_command
 
     return models_command(a.action, names=a.names, as_json=a.json)
 
@@ -283,7 +283,7 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_demo(a: argparse.Namespace) -> int:
-    from models.demo import run_demo
+    from realtime.jobs.demo import run_demo
 
     return run_demo(output=a.output)
 
@@ -298,7 +298,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_evaluate(a: argparse.Namespace) -> int:
-    from realtime.evaluate_job import evaluate
+    from realtime.jobs.evaluate import evaluate
 
     return evaluate(a.source, a.stylized, plot=a.plot, as_json=a.json, flow=a.flow)
 
@@ -326,10 +326,10 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 def _run_video(a: argparse.Namespace) -> int:
     if a.method == "optimize":
-        from models.offline_video import optimize_video
+        from realtime.jobs.video import optimize_video
 
         if len(a.style or []) != 1:
-            from realtime.errors import UserError
+            from models.errors import UserError
 
             raise UserError("--method optimize takes exactly one --style IMAGE (a painting)")
         return optimize_video(
@@ -353,7 +353,7 @@ def _run_video(a: argparse.Namespace) -> int:
             as_json=a.json,
             plot=a.plot,
         )
-    from realtime.video_job import convert_video
+    from realtime.jobs.video import convert_video
 
     return convert_video(
         a.input,
@@ -396,7 +396,7 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_webcam(a: argparse.Namespace) -> int:
-    from realtime.webcam_job import run_webcam
+    from realtime.jobs.webcam import run_webcam
 
     return run_webcam(
         camera=a.camera,
@@ -463,7 +463,7 @@ def _add_live_source_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_serve(a: argparse.Namespace) -> int:
-    from realtime.serve_job import run_serve
+    from realtime.jobs.serve import run_serve
 
     return run_serve(
         source=a.source,
@@ -524,7 +524,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_stream(a: argparse.Namespace) -> int:
-    from realtime.stream_job import run_stream
+    from realtime.jobs.stream import run_stream
 
     return run_stream(
         source=a.source,
@@ -610,7 +610,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) is noise to a user.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from realtime.errors import UserError
+    from models.errors import UserError
 
     try:
         return int(args.func(args) or 0)

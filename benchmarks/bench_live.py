@@ -60,9 +60,9 @@ def sustained(seconds: float, style: str) -> dict:
 
 def shown_frames(seconds: float, stylizer) -> tuple[list, list, dict]:
     """(source frames, shown frames, stats) of the live processor on the paced pattern."""
+    from realtime.jobs.video import wrap_processor
     from realtime.pipeline import Pipeline
     from realtime.sources.test_pattern import TestPatternSource
-    from realtime.video_job import wrap_processor
     from stylize_video import _temporal_settings, build_parser
 
     stylizer(np.zeros((240, 320, 3), np.uint8))  # load and trace before the clock starts

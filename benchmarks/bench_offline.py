@@ -50,7 +50,7 @@ def load_frames(clip: str, start: float, end: float, size: int) -> tuple[list, f
 
 
 def load_style(path: str) -> np.ndarray:
-    from realtime.images import load_image
+    from models.images import load_image
 
     return load_image(path)[0]
 
@@ -195,7 +195,7 @@ class Replay:
 
 
 def run_video(optimizer, frames, keys, fast) -> tuple[list[np.ndarray], object, float]:
-    from models.offline_video import OfflineStylizer
+    from realtime.offline import OfflineStylizer
 
     engine = OfflineStylizer(optimizer, keys, fast=fast)
     out: list = []
@@ -308,11 +308,11 @@ def main() -> int:
     ap.add_argument("--json", metavar="OUT.json", help="also write the figures as JSON")
     a = ap.parse_args()
 
-    from models.offline_video import KeyframeSettings
+    from models.errors import UserError
     from models.optimize import OptimizeSettings, StyleOptimizer, make_extractor
     from models.vgg import load_vgg16_weights
-    from realtime.errors import UserError
     from realtime.metrics import sharpness, warping_error, warping_errors
+    from realtime.offline import KeyframeSettings
 
     try:
         weights = load_vgg16_weights()

@@ -130,7 +130,7 @@ def get_status(base: str) -> dict:
 
 def phase(processor, args, viewers: int) -> dict:
     """One run_serve; returns steady-state figures measured over `args.duration`."""
-    from realtime.serve_job import run_serve
+    from realtime.jobs.serve import run_serve
 
     w, h = (int(v) for v in args.size.split("x"))
     result: dict = {"viewers": viewers}

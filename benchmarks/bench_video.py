@@ -231,7 +231,7 @@ def bench(
 
 
 IDENTITY = (
-    "import sys; sys.path.insert(0, sys.argv[3]); from realtime.video_job import convert_video;"
+    "import sys; sys.path.insert(0, sys.argv[3]); from realtime.jobs.video import convert_video;"
     " convert_video(sys.argv[1], sys.argv[2], processor=lambda x: 255 - x, progress=False)"
 )
 

@@ -14,11 +14,25 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from models.errors import UserError
 from models.onnx_weights import SOURCES, source_path
-from realtime.errors import UserError
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A model's row in `stylize-video models list|fetch|info`."""
+
+    name: str
+    description: str
+    path: Callable[[], Path]
+    ready: Callable[[], bool]
+    fetch: Callable[[], Path]
+    sources: Callable[[], list[dict]]
+
 
 FORMAT = 2  # bump when the exported graph changes, so old caches are rebuilt
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from realtime.errors import UserError
+from models.errors import UserError
 
 
 @dataclass(frozen=True)

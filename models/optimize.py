@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from realtime.errors import UserError
+from models.errors import UserError
 
 # Content: the notebook's deep layer; Johnson et al. use relu2_2 (= Keras block2_conv2,
 # whose output is after the ReLU). Style: Gatys et al.'s relu1_1..relu5_1.
@@ -556,94 +556,6 @@ def plot_loss(histories: dict[str, Sequence[float]] | Sequence[float], path: str
         plt.close(fig)
         tmp.unlink(missing_ok=True)
     return path
-
-
-DEFAULT_IMAGE_SIZE = 512  # long side when --size is not given: VGG optimization is slow
-
-
-def optimize_images(
-    inputs: Sequence[str],
-    output: str,
-    style: str,
-    *,
-    settings: OptimizeSettings | Mapping[str, Any] | None = None,
-    size: int | None = None,
-    plot: str | None = None,
-    grid: bool = False,
-    as_json: bool = False,
-    progress: bool = True,
-) -> int:
-    """`stylize-video image ... --method optimize`: Gatys optimization of each input
-    against one style image; writes the results (and the loss curve with `plot`)."""
-    import json
-    import sys
-
-    from models.image_job import collect_inputs, output_paths, write_grid
-    from models.offline_video import _style_image_path
-    from realtime.images import fit_long_side, load_image, save_image
-
-    settings = make_settings(settings)
-    if size is not None and size < 16:
-        raise UserError(f"--size {size}: give the long side in pixels, at least 16")
-    style_path = _style_image_path(style)
-    images, _ = collect_inputs(inputs)
-    targets = output_paths(images, output)
-    loaded = [load_image(p) for p in images]  # every input checked before TF loads
-    style_rgb = load_image(style_path)[0]
-
-    fast = None
-    if settings.init == "fast":
-        from models.stylizer import load_stylizer
-
-        fast = load_stylizer([style_path], fixed_shape=False)
-    optimizer = StyleOptimizer(make_extractor(settings), style_rgb, settings)
-    histories: dict[str, list[float]] = {}
-    rows = []
-    for src, dst, (rgb, alpha) in zip(images, targets, loaded, strict=True):
-        long_side = size or min(max(rgb.shape[:2]), DEFAULT_IMAGE_SIZE)
-        if size is None and max(rgb.shape[:2]) > long_side and not as_json:
-            print(
-                f"{src}: optimizing at {long_side} px long side (give --size to change)",
-                file=sys.stderr,
-            )
-        content = fit_long_side(rgb, long_side)
-        if alpha is not None and alpha.shape != content.shape[:2]:
-            alpha = cv2_resize(alpha, content.shape[1], content.shape[0])
-        init = initial_image(content, settings.init, fast=fast, seed=settings.seed)
-        r = optimizer.run(content, init, show_progress=progress and not as_json, desc=src.name)
-        result = (r.image * 255 + 0.5).astype(np.uint8)
-        save_image(dst, result, alpha)
-        histories[src.name] = r.history
-        row = {
-            "input": str(src),
-            "output": str(dst),
-            "width": int(result.shape[1]),
-            "height": int(result.shape[0]),
-            "iterations": r.iterations,
-            "evaluations": r.evaluations,
-            "seconds": round(r.seconds, 2),
-            "s_per_iteration": round(r.seconds / max(r.iterations, 1), 3),
-            "initial_loss": r.initial_loss,
-            "final_loss": r.final_loss,
-            "terms": r.terms,
-            "stop_reason": r.stop_reason,
-        }
-        if grid:
-            g = dst.with_name(f"{dst.stem}_grid.png")
-            write_grid(g, content, style_rgb, result, Path(style_path).stem)
-            row["grid"] = str(g)
-        rows.append(row)
-        if not as_json:
-            print(
-                f"{src} -> {dst} ({row['width']}x{row['height']}, {r.iterations} iterations "
-                f"in {r.seconds:.1f} s, loss {r.initial_loss:.4g} -> {r.final_loss:.4g}, "
-                f"{r.stop_reason})"
-            )
-    if plot:
-        plot_loss(histories, plot)
-    if as_json:
-        print(json.dumps({"style": style_path, "method": "optimize", "images": rows}, indent=2))
-    return 0
 
 
 def make_settings(settings: OptimizeSettings | Mapping[str, Any] | None) -> OptimizeSettings:

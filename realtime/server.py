@@ -11,7 +11,7 @@ Safety, by default:
   is not a loopback name are refused (DNS rebinding) and so are cross-site POSTs.
 - uploads: body capped (413), sniffed and only JPEG/PNG/WebP/BMP accepted (415),
   declared pixel count capped before decoding (413), then decoded with the project's
-  checks (realtime.images.load_image).
+  checks (models.images.load_image).
 - at most `max_viewers` MJPEG viewers (503 beyond). A viewer that stops reading skips
   frames (see realtime.sinks.mjpeg) and is cut off after `stall_timeout` seconds of a
   blocked write; what is buffered for it is bounded by one frame plus aiohttp's 64 KiB
@@ -43,7 +43,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from aiohttp import web
 
-from realtime.errors import UserError
+from models.errors import UserError
 from realtime.live_controls import LiveControls, NotControllable
 from realtime.sinks.mjpeg import FrameBroadcaster, encode_jpeg, encode_png
 
@@ -509,7 +509,7 @@ class StreamServer:
         """Check, store and add an uploaded style image (runs in a worker thread)."""
         from PIL import Image, UnidentifiedImageError
 
-        from realtime.images import MAX_PIXELS, load_image
+        from models.images import MAX_PIXELS, load_image
 
         stem = re.sub(r"[^\w-]+", "_", Path(unquote(name)).stem)[:40].strip("_") or "upload"
         try:

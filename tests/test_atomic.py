@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from realtime.atomic import atomic_path
+from models.atomic import atomic_path
 
 
 def test_complete_write_replaces_the_target(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from realtime.images import fit_long_side
+from models.images import fit_long_side
 
 
 def test_fit_long_side_scales_down_and_up_keeping_aspect():

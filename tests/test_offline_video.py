@@ -14,10 +14,11 @@ import pytest
 from motion_clips import texture, translating_clip
 from video_clips import make_clip, stream_times
 
-from models import offline_video as ov
+from models.errors import UserError
 from models.optimize import OptimizeResult, OptimizeSettings
-from realtime.errors import UserError
+from realtime import offline as ov
 from realtime.frame import Frame
+from realtime.jobs.video import optimize_video
 from realtime.metrics import warping_error
 
 
@@ -231,7 +232,7 @@ def test_video_job_writes_all_frames_with_audio_and_removes_work(
 ) -> None:
     out = tmp_path / "out.mp4"
     opt = FakeOptimizer()
-    rc = ov.optimize_video(
+    rc = optimize_video(
         str(clip_with_audio),
         str(out),
         style=str(style_png),
@@ -257,7 +258,7 @@ def test_video_job_progress_bar_counts_iterations_and_ends_full(
     # 10 frames, keyframes 0, 3, 6, 9: each budgets 5 iterations (3 run, 2 saved by early
     # stopping), each of the 6 frames between counts one. Frames 7 and 8 are written after
     # keyframe 9 is done, so the last words must still count them.
-    ov.optimize_video(
+    optimize_video(
         str(clip_with_audio),
         str(tmp_path / "out.mp4"),
         style=str(style_png),
@@ -293,18 +294,18 @@ def test_video_job_interrupt_keeps_a_playable_file_and_resumes(
         keyframes=ov.KeyframeSettings(every=3, adaptive=False, fill="warp"),
     )
     with pytest.raises(KeyboardInterrupt):
-        ov.optimize_video(str(clip_with_audio), str(out), optimizer=Interrupting(), **kw)
+        optimize_video(str(clip_with_audio), str(out), optimizer=Interrupting(), **kw)
     assert stream_times(out, "v").count == 4  # keyframe 0, frames 1-2, keyframe 3
     assert len(list(Path(f"{out}.work").glob("key_*.npy"))) == 2
     opt = FakeOptimizer()
-    ov.optimize_video(str(clip_with_audio), str(out), optimizer=opt, **kw)
+    optimize_video(str(clip_with_audio), str(out), optimizer=opt, **kw)
     assert len(opt.calls) == 2  # keyframes 6 and 9 only
     assert stream_times(out, "v").count == 10
 
 
 def test_preset_style_is_refused(tmp_path: Path, clip_with_audio: Path) -> None:
     with pytest.raises(UserError, match="needs one style image"):
-        ov.optimize_video(str(clip_with_audio), str(tmp_path / "o.mp4"), style="preset:3")
+        optimize_video(str(clip_with_audio), str(tmp_path / "o.mp4"), style="preset:3")
 
 
 def test_real_optimizer_on_tiny_clip_warm_keyframes_improve() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime.errors import UserError
+from models.errors import UserError
 
 tf = pytest.importorskip("tensorflow")
 

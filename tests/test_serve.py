@@ -19,7 +19,7 @@ import pytest
 from live_fakes import TintStylizer, invert
 from PIL import Image
 
-from realtime.errors import UserError
+from models.errors import UserError
 from realtime.frame import Frame
 from realtime.live_controls import ControlledProcessor, LiveControls
 from realtime.server import ServerConfig, StreamServer, check_bind, is_loopback
@@ -536,7 +536,7 @@ def test_stop_ends_streams_and_leaves_no_threads():
 
 
 def test_run_serve_end_to_end_with_side_by_side(tmp_path):
-    from realtime.serve_job import run_serve
+    from realtime.jobs.serve import run_serve
 
     results: dict = {}
 
@@ -592,7 +592,7 @@ def test_run_serve_end_to_end_with_side_by_side(tmp_path):
 def test_run_serve_starts_a_file_over_when_it_ends(tmp_path, capsys):
     from video_clips import make_clip
 
-    from realtime.serve_job import run_serve
+    from realtime.jobs.serve import run_serve
 
     clip = make_clip(tmp_path / "short.mp4", size=(64, 48), fps=20, seconds=0.5)
     rc = run_serve(source=str(clip), processor=TintStylizer(), port=0, max_frames=25, as_json=True)

@@ -46,7 +46,7 @@ def blue_share(path: Path) -> float:
 
 
 def test_page_in_headless_chromium_shows_the_stylized_stream(tmp_path):
-    from realtime.serve_job import run_serve
+    from realtime.jobs.serve import run_serve
 
     stylizer = TintStylizer()
     stylizer.style_index = 2  # blue

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import synthetic_photo
 
-from realtime.errors import UserError
+from models.errors import UserError
 from realtime.live_controls import ControlledProcessor, LiveControls
 
 

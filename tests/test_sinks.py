@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from video_clips import child_ffmpegs, make_clip, psnr, read_frames, stream_times
 
-from realtime.errors import UserError
+from models.errors import UserError
 from realtime.frame import Frame
 from realtime.sinks.ffmpeg_writer import AudioTrack, FfmpegVideoWriter
 from realtime.sinks.image_folder import ImageFolderSink

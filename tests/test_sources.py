@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from video_clips import child_ffmpegs, make_clip, read_frames, run_ffmpeg, stream_times
 
-from realtime.errors import UserError
+from models.errors import UserError
 from realtime.sources.image_folder import ImageFolderSource
 from realtime.sources.test_pattern import TestPatternSource
 from realtime.sources.video_file import VideoFileSource

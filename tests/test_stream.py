@@ -15,7 +15,7 @@ import pytest
 from live_fakes import TintStylizer
 from video_clips import FF, child_ffmpegs, make_clip, psnr, read_frames, stream_times
 
-from realtime.errors import UserError
+from models.errors import UserError
 from realtime.frame import Frame
 from realtime.sinks.ffmpeg_push import FfmpegPushSink, parse_target
 from realtime.sinks.ffmpeg_writer import AudioTrack
@@ -229,7 +229,7 @@ def test_rtmp_receiver_absent_then_up_then_gone_is_retried_and_never_raises(tmp_
 
 
 def test_run_stream_pushes_a_file_with_its_audio_to_hls(tmp_path):
-    from realtime.stream_job import run_stream
+    from realtime.jobs.stream import run_stream
 
     clip = make_clip(tmp_path / "clip.mp4", size=(96, 64), fps=15, seconds=2.0, audio_seconds=2.0)
     playlist = tmp_path / "out" / "live.m3u8"
@@ -251,7 +251,7 @@ def test_run_stream_pushes_a_file_with_its_audio_to_hls(tmp_path):
 
 
 def test_run_stream_refuses_bad_requests_before_starting(tmp_path):
-    from realtime.stream_job import run_stream
+    from realtime.jobs.stream import run_stream
 
     with pytest.raises(UserError, match="--to"):
         run_stream(source="testpattern", processor=TintStylizer())
@@ -266,7 +266,7 @@ def test_run_stream_refuses_bad_requests_before_starting(tmp_path):
 def test_virtual_cam_without_pyvirtualcam_says_how_to_install(monkeypatch):
     import builtins
 
-    from realtime.stream_job import run_stream
+    from realtime.jobs.stream import run_stream
 
     real_import = builtins.__import__
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, synthetic_photo
 
-from realtime.errors import UserError
+from models.errors import UserError
 
 
 @pytest.fixture(scope="module")

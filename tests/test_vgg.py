@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from models import vgg
-from realtime.errors import UserError
+from models.errors import UserError
 
 
 class _Evil:
@@ -192,7 +192,7 @@ def test_fetch_reuses_a_valid_cache_and_redoes_a_broken_one(tmp_path: Path, monk
 
 def test_registry_entry_is_listed_by_models_command(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("STYLIZE_VIDEO_CACHE", str(tmp_path))
-    from models.manage import models_command
+    from realtime.jobs.models import models_command
 
     assert models_command("list", names=["vgg16"]) == 0
     out = capsys.readouterr().out

@@ -23,8 +23,8 @@ from video_clips import (
     stream_times,
 )
 
-from realtime.errors import UserError
-from realtime.video_job import convert_video
+from models.errors import UserError
+from realtime.jobs.video import convert_video
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,7 +113,7 @@ def test_cli_errors_are_one_line_exit_2(clip, tmp_path, args, needle):
     assert not list(tmp_path.glob("o.*")) and not list(tmp_path.glob(".o*"))
 
 
-INTERRUPTIBLE = slow_fake_cli("realtime.video_job", 0.03)
+INTERRUPTIBLE = slow_fake_cli("realtime.jobs.video", 0.03)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

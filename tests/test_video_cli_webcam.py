@@ -24,9 +24,9 @@ from video_clips import (
     stream_times,
 )
 
-from realtime.errors import UserError
+from models.errors import UserError
 from realtime.frame import Frame
-from realtime.webcam_job import LiveController, run_webcam
+from realtime.jobs.webcam import LiveController, run_webcam
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -152,7 +152,7 @@ WINDOW_RUN = textwrap.dedent(
     sys.path.insert(0, "tests")
     from test_video_cli_webcam import FakeStylizer
     from realtime.sinks.window import WindowSink
-    from realtime.webcam_job import run_webcam
+    from realtime.jobs.webcam import run_webcam
 
     keys = iter([ord(c) for c in "n s r"] + [None] * 8 + [ord(c) for c in "rhq"])
     real_poll = WindowSink.poll_key
@@ -192,7 +192,7 @@ def test_window_with_hud_and_keys_under_xvfb(tmp_path):
     assert "Traceback" not in r.stderr
 
 
-LIVE_CLI = slow_fake_cli("realtime.webcam_job", 0.01)
+LIVE_CLI = slow_fake_cli("realtime.jobs.webcam", 0.01)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -234,7 +234,7 @@ def test_live_cli_stops_on_signal_and_keeps_the_recording(tmp_path, sig):
 
 
 def test_worst_ten_second_rate_includes_a_slow_start():
-    from realtime.webcam_job import _ShownRate
+    from realtime.jobs.webcam import _ShownRate
 
     rate = _ShownRate()
     rate.counts = [5, 5, 5] + [30] * 20 + [7]  # slow start-up; the last second is partial

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from realtime.errors import UserError
+from models.errors import UserError
 from realtime.ffmpeg import ffmpeg_exe, popen
 from realtime.frame import Frame
 from realtime.sinks._mkv import (

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.errors import UserError
+from models.errors import UserError
 from realtime.ffmpeg import FfmpegError, ffmpeg_exe, popen
 from realtime.frame import Frame
 from realtime.sinks._mkv import (

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from models.errors import UserError
 from realtime.bgr import rgb_to_bgr
-from realtime.errors import UserError
 from realtime.frame import Frame
 from realtime.sources.image_folder import IMAGE_EXTS, is_pattern
 

@@ -10,7 +10,7 @@ Untested on CI (no device there); the import is guarded so nothing else needs it
 
 from __future__ import annotations
 
-from realtime.errors import UserError
+from models.errors import UserError
 from realtime.frame import Frame
 
 INSTALL_HINT = (

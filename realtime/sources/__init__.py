@@ -22,7 +22,7 @@ def open_file_source(
 
     if is_pattern(spec) or Path(spec).is_dir():
         if start is not None or end is not None or size is not None:
-            from realtime.errors import UserError
+            from models.errors import UserError
 
             raise UserError(f"{spec}: --start/--end/--size apply to video files, not frames")
         return ImageFolderSource(spec, fps=fps or 25.0)
@@ -57,7 +57,7 @@ def open_live_source(
         from realtime.sources.playback import PlaybackSource
 
         return PlaybackSource(open_file_source(s, fps=fps))
-    from realtime.errors import UserError
+    from models.errors import UserError
 
     raise UserError(
         f"{s}: not a camera index, URL, file or 'testpattern'; e.g. --source testpattern"

@@ -7,8 +7,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from models.errors import UserError
 from realtime.bgr import bgr_to_rgb
-from realtime.errors import UserError
 from realtime.frame import Frame
 from realtime.sources.base import Source
 

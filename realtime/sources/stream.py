@@ -10,8 +10,8 @@ import re
 
 import numpy as np
 
+from models.errors import UserError
 from realtime.bgr import bgr_to_rgb
-from realtime.errors import UserError
 from realtime.sources.live import LiveSource
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from realtime.errors import UserError
+from models.errors import UserError
 from realtime.ffmpeg import MediaInfo, ffmpeg_exe, parse_rate, popen, probe
 from realtime.frame import Frame
 from realtime.sources.base import Source

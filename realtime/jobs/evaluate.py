@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.errors import UserError
+from models.errors import UserError
 from realtime.metrics import WarpingError
 
 

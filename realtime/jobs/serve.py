@@ -19,14 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from realtime.errors import UserError
+from models.errors import UserError
+from models.images import fit_long_side
 from realtime.frame import Frame, FrameProcessor
-from realtime.images import fit_long_side
+from realtime.jobs.video import build_processor, wrap_processor
 from realtime.live_controls import ControlledProcessor, LiveControls, warm_up
 from realtime.pipeline import Pipeline
 from realtime.server import ServerConfig, StreamServer, check_bind
 from realtime.sinks.mjpeg import FrameBroadcaster
-from realtime.video_job import build_processor, wrap_processor
 
 
 class ServeSession:

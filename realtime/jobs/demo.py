@@ -9,8 +9,8 @@ DEMO_STYLE = "preset:7"
 
 
 def run_demo(output: str = "out") -> int:
-    from models.image_job import stylize_images
-    from realtime.video_job import convert_video
+    from realtime.jobs.image import stylize_images
+    from realtime.jobs.video import convert_video
     from samples import CLIP, PORTRAIT
 
     out = Path(output)

@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from realtime.atomic import atomic_path
-from realtime.errors import UserError
+from models.atomic import atomic_path
+from models.errors import UserError
 
 MAX_PIXELS = 100_000_000  # refuse decompression bombs well before they exhaust memory
 MIN_SIDE = 16  # the networks contract by 4 and reflect-pad; smaller is meaningless

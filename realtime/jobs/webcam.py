@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from realtime.errors import UserError
+from models.errors import UserError
+from models.images import fit_long_side
 from realtime.frame import Frame, FrameProcessor, close_processor
-from realtime.images import fit_long_side
+from realtime.jobs.video import build_processor, wrap_processor
 from realtime.pipeline import Pipeline, PipelineStats
-from realtime.video_job import build_processor, wrap_processor
 
 
 class LiveController:
