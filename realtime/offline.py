@@ -40,7 +40,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -50,6 +49,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from models.atomic import sha256_file
 from models.errors import UserError
 from realtime.frame import Frame, FrameProcessor
 
@@ -121,20 +121,12 @@ class OfflineResult:
 # --- work folder ------------------------------------------------------------------------
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def job_key(input: str, style: str, settings: dict[str, Any]) -> str:
     """Hash of what decides the result: input and style bytes, every setting."""
     h = hashlib.sha256()
     for p in (Path(input), Path(style)):
         if p.is_file():
-            h.update(_sha256_file(p).encode())
+            h.update(sha256_file(p).encode())
         elif p.is_dir():  # a folder of frames: names, sizes and times stand for the bytes
             for e in sorted(p.iterdir()):
                 st = e.stat()
@@ -269,24 +261,6 @@ def _to_u8(img: np.ndarray) -> np.ndarray:
 
 def _to_f32(img: np.ndarray) -> np.ndarray:
     return img.astype(np.float32) / 255.0
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM ends the job like Ctrl-C: the output keeps what was done."""
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    try:
-        old = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
 
 
 class OfflineStylizer:

@@ -21,11 +21,12 @@ returning or raising.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -33,11 +34,33 @@ from typing import Any, Literal
 
 import numpy as np
 
-from realtime.frame import Frame, FrameProcessor, close_processor
+from realtime.frame import Frame, FrameProcessor, close_processor, frames_in_flight
 from realtime.sources.base import Source
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends the job like Ctrl-C: the output keeps what was done."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
 
 OnError = Literal["abort", "skip", "passthrough"]
 Output = Callable[[Frame, np.ndarray], "bool | None"]
+
+
+END = object()  # what a Channel yields after the last item
 
 
 class Channel:
@@ -78,6 +101,17 @@ class Channel:
                 return True, item
             return False, None
 
+    def end(self) -> None:
+        """Mark the end of the stream. In drop-oldest mode the marker goes in past the
+        limit, so no later put can drop it (nothing follows it anyway); otherwise it waits
+        for room like any item."""
+        if not self.drop_oldest:
+            self.put(END)
+            return
+        with self._cond:
+            self._items.append(END)
+            self._cond.notify_all()
+
     @property
     def closed(self) -> bool:
         return self._closed
@@ -86,9 +120,6 @@ class Channel:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-
-
-_END = object()
 
 
 @dataclass
@@ -152,7 +183,6 @@ class Pipeline:
         max_seconds: float | None = None,
         prepare: Callable[[np.ndarray], np.ndarray] | None = None,
         on_idle: Callable[[], bool | None] | None = None,
-        workers: int = 1,
     ) -> None:
         self.source = source
         self.process = process
@@ -163,10 +193,10 @@ class Pipeline:
         self.max_seconds = max_seconds
         self.prepare = prepare  # runs on the capture thread (resize, mirror)
         self.on_idle = on_idle  # runs on the calling thread while no frame is ready
-        # Frames in flight at once in file mode, for a processor that keeps no state between
-        # frames and may be called from several threads (the plain stylizer): on 2 cores
-        # two TensorFlow calls side by side beat one call's own threads. Output order holds.
-        self.workers = 1 if self.live else max(1, workers)
+        # Frames in flight at once in file mode, as many as the processor allows (the plain
+        # stylizer keeps no state between frames: on 2 cores two TensorFlow calls side by
+        # side beat one call's own threads). Output order holds.
+        self.workers = 1 if self.live else frames_in_flight(process)
         depth = 1 if self.live else queue_size
         self._in = Channel(depth, drop_oldest=self.live)
         self._out = Channel(depth, drop_oldest=self.live)
@@ -206,13 +236,7 @@ class Pipeline:
         except BaseException as e:
             self._errors.append(e)
         finally:
-            self._in.put(_END) if not self.live else self._put_end(self._in)
-
-    def _put_end(self, ch: Channel) -> None:
-        # in live mode END must not be dropped by a later put; nothing follows it anyway
-        with ch._cond:
-            ch._items.append(_END)
-            ch._cond.notify_all()
+            self._in.end()
 
     def _check(self, frame: Frame, out: np.ndarray) -> None:
         if not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.ndim != 3:
@@ -230,7 +254,7 @@ class Pipeline:
                     if self._in.closed:
                         break
                     continue
-                if item is _END:
+                if item is END:
                     break
                 frame, t_cap = item
                 t = time.monotonic()
@@ -252,7 +276,7 @@ class Pipeline:
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
-            self._put_end(self._out) if self.live else self._out.put(_END)
+            self._out.end()
 
     def _emit(self, frame: Frame, t_cap: float, t: float, result: Callable[[], Any]) -> bool:
         """Hand one processed frame on, applying the error policy; False if the output
@@ -329,7 +353,7 @@ class Pipeline:
                 if finished:  # it had exited before this empty look: nothing can follow
                     return
                 continue
-            if item is _END:
+            if item is END:
                 return
             self._deliver(item)
 
@@ -364,7 +388,7 @@ class Pipeline:
                         user_stop = True
                         break
                     continue
-                if item is _END:
+                if item is END:
                     break
                 if self._deliver(item) is False:
                     user_stop = True

@@ -332,7 +332,7 @@ class StreamServer:
             # the boundary after it, so sending it late would delay every frame by one.
             await resp.write(f"--{BOUNDARY}\r\n".encode())
             # start at the newest frame written, not at a JPEG left from earlier viewers
-            last = max(0, self.bc.frames_in - 1)
+            last = max(0, self.bc.frames - 1)
             first = True
             while True:
                 frame = await self.bc.next_frame(last)

@@ -201,14 +201,21 @@ def test_file_mode_with_two_workers_overlaps_frames_and_keeps_order(no_leaks):
         time.sleep(delays[int(img[0, 0, 0])])  # frames finish out of order
         return 255 - img
 
+    proc.max_in_flight = 2  # it declares that it keeps no state between frames
     got = []
     stats = Pipeline(
-        ListSource(40), proc, lambda f, out: got.append((f.index, int(out[0, 0, 0]))), workers=2
+        ListSource(40), proc, lambda f, out: got.append((f.index, int(out[0, 0, 0])))
     ).run()
     assert got == [(i, 255 - i) for i in range(40)]
     assert stats.frames_out == 40 and stats.failed == 0
 
 
-def test_live_mode_ignores_workers():
+def test_live_mode_ignores_max_in_flight():
+    proc = slow(1)
+    proc.max_in_flight = 4
     with TestPatternSource(16, 16, 100.0) as src:
-        assert Pipeline(src, slow(1), lambda f, out: None, workers=4).workers == 1
+        assert Pipeline(src, proc, lambda f, out: None).workers == 1
+
+
+def test_a_processor_that_declares_nothing_gets_one_frame_at_a_time():
+    assert Pipeline(ListSource(3), lambda img: img, lambda f, out: None).workers == 1

@@ -58,7 +58,7 @@ def test_page_in_headless_chromium_shows_the_stylized_stream(tmp_path):
         try:
             # wait for frames (an event, polled), then load the page as a user would
             ev = threading.Event()
-            while session.server.bc.frames_in < 3 and not ev.wait(0.05):
+            while session.server.bc.frames < 3 and not ev.wait(0.05):
                 pass
             url = f"{session.url}?token={token}"
             screenshot(url, shot, tmp_path / "profile")

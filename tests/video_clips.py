@@ -190,7 +190,7 @@ def child_ffmpegs() -> list[int]:
 
 def slow_fake_cli(job_module: str, seconds: float) -> str:
     """A ``python -c`` script running the real CLI (argument parsing, job, sinks) with
-    ``job_module``'s build_processor replaced by a slow pixel-inverting fake that prints
+    ``job_module``'s build_stylizer replaced by a slow pixel-inverting fake that prints
     "frame" as each frame is done, so a test can interrupt it part-way."""
     return textwrap.dedent(
         f"""
@@ -204,7 +204,7 @@ def slow_fake_cli(job_module: str, seconds: float) -> str:
                 return 255 - img
             return proc
 
-        job.build_processor = fake
+        job.build_stylizer = fake
         import stylize_video
         sys.exit(stylize_video.main(sys.argv[1:]))
         """

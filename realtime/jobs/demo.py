@@ -15,6 +15,6 @@ def run_demo(output: str = "out") -> int:
 
     out = Path(output)
     stylize_images([str(PORTRAIT)], str(out / "portrait.png"), [DEMO_STYLE], grid=True)
-    convert_video(str(CLIP), str(out / "clip.mp4"), styles=[DEMO_STYLE])
+    convert_video(str(CLIP), str(out / "clip.mp4"), style={"styles": [DEMO_STYLE]})
     print(f"demo: open {out / 'portrait_grid.png'} and play {out / 'clip.mp4'}")
     return 0

@@ -7,9 +7,10 @@ import json
 from collections.abc import Sequence
 
 from models import cache
+from models.atomic import sha256_file
 from models.cache import Entry
 from models.errors import UserError
-from models.onnx_weights import SOURCES, WHEEL, sha256_file, source_path
+from models.onnx_weights import SOURCES, WHEEL, source_path
 
 
 def _wheel_sources(name: str) -> list[dict]:

@@ -8,13 +8,11 @@ through LiveControls and reach the stylizer at the next frame boundary.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -22,7 +20,7 @@ import numpy as np
 from models.errors import UserError
 from models.images import fit_long_side
 from realtime.frame import Frame, FrameProcessor
-from realtime.jobs.video import build_processor, wrap_processor
+from realtime.jobs.assembly import build_stylizer, check_size, quietly, run_job, wrap_processor
 from realtime.live_controls import ControlledProcessor, LiveControls, warm_up
 from realtime.pipeline import Pipeline
 from realtime.server import ServerConfig, StreamServer, check_bind
@@ -58,12 +56,7 @@ class ServeSession:
 def run_serve(
     *,
     source: str | None = "0",
-    styles: Sequence[str] = ("preset:7",),
-    strength: float = 1.0,
-    preserve_color: bool = False,
-    hub_handle: str | None = None,
-    jit_compile: bool | None = None,
-    device: str | None = None,
+    style: Mapping[str, Any] | None = None,
     host: str = "127.0.0.1",
     port: int = 8080,
     token: str | None = None,
@@ -97,22 +90,12 @@ def run_serve(
         raise UserError(f"--quality {quality}: give a JPEG quality from 1 to 100")
     if max_upload_mb <= 0:
         raise UserError(f"--max-upload-mb {max_upload_mb}: give a positive size")
-    if size is not None and size < 16:
-        raise UserError(f"--size {size}: give a long side of at least 16 pixels")
-    if processor is None:
-        processor = build_processor(
-            styles,
-            strength=strength,
-            preserve_color=preserve_color,
-            hub_handle=hub_handle,
-            jit_compile=jit_compile,
-            device=device,
-        )
+    check_size(size)
+    processor = processor or build_stylizer(**(style or {}))
     controls = LiveControls(processor)
     process = ControlledProcessor(wrap_processor(processor, temporal), controls)
-    src = open_live_source(source, width=width, height=height, fps=fps)
     # a file played as a live source ends; the page should not, so it starts over
-    replay = loop and source is not None and os.path.isfile(str(source))
+    src = open_live_source(source, width=width, height=height, fps=fps, loop=loop)
     config = ServerConfig(
         host=host,
         port=port,
@@ -129,30 +112,28 @@ def run_serve(
         broadcaster = FrameBroadcaster(quality)
         server = StreamServer(broadcaster, controls, config, status=lambda: status)
         server.start()
+        session = ServeSession(server)
         peak = [0]
         last = [0.0, time.monotonic()]  # status refresh, console line
-        done_frames = [0]  # frames of earlier passes over a looped file
-        current: list[Pipeline] = []
+        pipelines: list[Pipeline] = []
 
-        def prepare(image: np.ndarray) -> np.ndarray:
-            return fit_long_side(image, size)
+        def view(frame: Frame, out: np.ndarray) -> np.ndarray:
+            return np.hstack([frame.image, out]) if controls.side_by_side else out
 
-        def output(frame: Frame, out: np.ndarray) -> None:
-            view = np.hstack([frame.image, out]) if controls.side_by_side else out
-            broadcaster.write(Frame(view, frame.pts, frame.index))
+        def on_output(frame: Frame, out: np.ndarray) -> None:
             now = time.monotonic()
             if now - last[0] >= 0.5:  # the server thread reads this dict, never the pipeline
                 last[0] = now
-                st = current[-1].stats
+                st = pipelines[0].stats
                 status.update(
                     fps=round(st.current_fps, 2),
                     latency_ms=round(st.current_latency_ms, 1),
                     stylize_ms=round(st.stage_ms.get("process", 0.0), 1),
-                    frames=done_frames[0] + st.frames_out,
+                    frames=st.frames_out,
                     dropped=st.dropped,
                     failed=st.failed,
-                    width=view.shape[1],
-                    height=view.shape[0],
+                    width=out.shape[1] * (2 if controls.side_by_side else 1),
+                    height=out.shape[0],
                 )
             peak[0] = max(peak[0], len(server.viewers))
             if not as_json and now - last[1] >= 10.0:
@@ -164,50 +145,34 @@ def run_serve(
                     file=sys.stderr,
                 )
 
-        session = ServeSession(server)
+        def on_start(pipeline: Pipeline) -> None:
+            pipelines.append(pipeline)
+            session._attach(pipeline)
+            if on_ready is not None:
+                threading.Thread(target=on_ready, args=(session,), daemon=True).start()
+
         shown = server.url + (f"?token={token}" if token else "")
         if not as_json:
             print(f"serving {src.name} at {shown}  (Ctrl-C to stop)", file=sys.stderr, flush=True)
-        t0 = time.monotonic()
-        interrupted = False
-        passes = 0
-        while True:
-            left = None if max_seconds is None else max_seconds - (time.monotonic() - t0)
-            frames_left = None if max_frames is None else max_frames - done_frames[0]
-            pipeline = Pipeline(
-                src,
-                process,
-                output,
-                live=True,
-                max_frames=frames_left,
-                max_seconds=left,
-                prepare=prepare,
-            )
-            current.append(pipeline)
-            del current[:-1]
-            session._attach(pipeline)
-            if passes == 0 and on_ready is not None:
-                threading.Thread(target=on_ready, args=(session,), daemon=True).start()
-            passes += 1
-            try:
-                stats = pipeline.run()
-            except KeyboardInterrupt:
-                interrupted = True
-                stats = pipeline.final_stats
-            done_frames[0] += stats.frames_out
-            ended = not (interrupted or session.stopped or stats.stopped_by_user)
-            ended = ended and (left is None or stats.elapsed_s < left - 0.5)
-            ended = ended and (frames_left is None or stats.frames_out < frames_left)
-            if not (replay and ended and stats.frames_out > 0):
-                break
-            src.close()
-            src = open_live_source(source, width=width, height=height, fps=fps)
+        run = run_job(
+            src,
+            process,
+            [broadcaster],  # closed at the end: viewers get their last frame, the stream ends
+            live=True,
+            view=view,
+            on_output=on_output,
+            on_start=on_start,
+            max_frames=max_frames,
+            max_seconds=max_seconds,
+        )
+        stats = run.stats
+        passes = getattr(src, "passes", 1)
         summary = stats.as_dict()
         summary.update(
             source=src.name,
             url=server.url,
-            interrupted=interrupted,
-            frames_total=done_frames[0],
+            interrupted=run.interrupted,
+            frames_total=stats.frames_out,
             passes=passes,
             peak_viewers=peak[0],
             viewers_refused=server.viewers_refused,
@@ -218,19 +183,18 @@ def run_serve(
             print(json.dumps(summary))
         else:
             print(
-                f"{src.name}: {done_frames[0]} frames in {time.monotonic() - t0:.1f} s"
+                f"{src.name}: {stats.frames_out} frames in {run.seconds:.1f} s"
                 f"{f' ({passes} passes)' if passes > 1 else ''}; {broadcaster.encoded} JPEG "
                 f"frames for up to {peak[0]} viewer(s); capture-to-encode "
                 f"{stats.latency_ms:.0f} ms",
                 file=sys.stderr,
             )
-        if interrupted:
+        if run.interrupted:
             raise KeyboardInterrupt
         return 0
     finally:
         if broadcaster is not None:
-            broadcaster.close()  # viewers get their last frame and the stream ends
+            broadcaster.close()
         if server is not None:
             server.stop()
-        with contextlib.suppress(Exception):
-            src.close()
+        quietly(src.close)

@@ -8,11 +8,10 @@ capture keeps running (see realtime.sinks.ffmpeg_push).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -20,22 +19,27 @@ import numpy as np
 from models.errors import UserError
 from models.images import fit_long_side
 from realtime.frame import Frame, FrameProcessor
-from realtime.jobs.video import build_processor, wrap_processor
+from realtime.jobs.assembly import build_stylizer, check_size, quietly, run_job, wrap_processor
 from realtime.live_controls import warm_up
 from realtime.pipeline import Pipeline
+from realtime.sinks.base import Sink
+from realtime.sources.base import Source
 
 
-def _audio_of(src) -> tuple[Any, Any]:
-    """(AudioTrack, live pts -> file position) when the source is a file with audio played
-    in real time; (None, None) for cameras, streams and the test pattern."""
-    inner = getattr(src, "inner", None)
-    media_time = getattr(src, "media_time", None)
-    if inner is None or media_time is None or not getattr(inner, "has_audio", False):
+def _audio_of(src: Source) -> tuple[Any, Any]:
+    """(AudioTrack, live pts -> file position) when the source is a video file with audio
+    played in real time; (None, None) for cameras, streams and the test pattern."""
+    from realtime.sources.playback import PlaybackSource
+    from realtime.sources.video_file import VideoFileSource
+
+    if not isinstance(src, PlaybackSource):
+        return None, None
+    inner = src.inner
+    if not isinstance(inner, VideoFileSource) or not inner.has_audio:
         return None, None
     from realtime.sinks.ffmpeg_writer import AudioTrack
 
-    codec = getattr(getattr(inner, "info", None), "audio_codec", None)
-    return AudioTrack(inner.path, getattr(inner, "audio_origin", 0.0), codec), media_time
+    return AudioTrack(inner.path, inner.audio_origin, inner.info.audio_codec), src.media_time
 
 
 def run_stream(
@@ -43,12 +47,7 @@ def run_stream(
     source: str | None = "0",
     to: str | None = None,
     virtual_cam: bool = False,
-    styles: Sequence[str] = ("preset:7",),
-    strength: float = 1.0,
-    preserve_color: bool = False,
-    hub_handle: str | None = None,
-    jit_compile: bool | None = None,
-    device: str | None = None,
+    style: Mapping[str, Any] | None = None,
     width: int | None = None,
     height: int | None = None,
     fps: float | None = None,
@@ -83,20 +82,10 @@ def run_stream(
         raise UserError(f"--gop {gop_seconds}: give seconds between keyframes, 0.1 to 10")
     if out_fps is not None and not 1 <= out_fps <= 120:
         raise UserError(f"--out-fps {out_fps}: give 1 to 120")
-    if size is not None and size < 16:
-        raise UserError(f"--size {size}: give a long side of at least 16 pixels")
-    if processor is None:
-        processor = build_processor(
-            styles,
-            strength=strength,
-            preserve_color=preserve_color,
-            hub_handle=hub_handle,
-            jit_compile=jit_compile,
-            device=device,
-        )
-    process = wrap_processor(processor, temporal)
+    check_size(size)
+    processor = processor or build_stylizer(**(style or {}))
     src = open_live_source(source, width=width, height=height, fps=fps)
-    sinks: list[Any] = []
+    sinks: list[Sink] = []
     push = None
     try:
         warm_up(processor, src, lambda image: fit_long_side(image, size))
@@ -118,31 +107,18 @@ def run_stream(
 
             sinks.append(VirtualCamSink(fps=out_fps or src.fps or 30.0))
         last_print = [time.monotonic()]
+        pipelines: list[Pipeline] = []
 
-        def prepare(image: np.ndarray) -> np.ndarray:
-            return fit_long_side(image, size)
-
-        def output(frame: Frame, out: np.ndarray) -> None:
-            for sink in sinks:
-                sink.write(Frame(out, frame.pts, frame.index))
+        def on_output(frame: Frame, out: np.ndarray) -> None:
             now = time.monotonic()
             if not as_json and now - last_print[0] >= 10.0:
                 last_print[0] = now
-                st = pipeline.stats
+                st = pipelines[0].stats
                 line = f"{st.frames_out} frames  {st.current_fps:.1f} fps"
                 if push is not None:
                     line += f"  pushed {push.frames}  {push.state}"
                 print(line, file=sys.stderr)
 
-        pipeline = Pipeline(
-            src,
-            process,
-            output,
-            live=True,
-            max_frames=max_frames,
-            max_seconds=max_seconds,
-            prepare=prepare,
-        )
         where = [target.display] if target is not None else []
         where += ["a virtual camera"] if virtual_cam else []
         if not as_json:
@@ -151,16 +127,20 @@ def run_stream(
                 file=sys.stderr,
                 flush=True,
             )
-        interrupted = False
-        try:
-            stats = pipeline.run()
-        except KeyboardInterrupt:
-            interrupted = True
-            stats = pipeline.final_stats
-        for sink in sinks:
-            sink.close()  # HLS gets its end tag; counters are final
+        run = run_job(  # closing the sinks gives HLS its end tag and final counters
+            src,
+            wrap_processor(processor, temporal),
+            sinks,
+            live=True,
+            prepare=lambda image: fit_long_side(image, size),
+            on_output=on_output,
+            on_start=pipelines.append,
+            max_frames=max_frames,
+            max_seconds=max_seconds,
+        )
+        stats = run.stats
         summary = stats.as_dict()
-        summary.update(source=src.name, interrupted=interrupted)
+        summary.update(source=src.name, interrupted=run.interrupted)
         if push is not None:
             summary.update(
                 to=push.target.display,
@@ -182,12 +162,10 @@ def run_stream(
                     f"dropped, {summary['reconnects']} reconnect(s)"
                 )
             print(msg, file=sys.stderr)
-        if interrupted:
+        if run.interrupted:
             raise KeyboardInterrupt
         return 0
     finally:
         for sink in sinks:
-            with contextlib.suppress(Exception):
-                sink.close()
-        with contextlib.suppress(Exception):
-            src.close()
+            quietly(sink.close)
+        quietly(src.close)

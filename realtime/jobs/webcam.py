@@ -7,12 +7,11 @@ result and the keys change style, strength and view between frames (see HELP_LIN
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import numpy as np
 from models.errors import UserError
 from models.images import fit_long_side
 from realtime.frame import Frame, FrameProcessor, close_processor
-from realtime.jobs.video import build_processor, wrap_processor
+from realtime.jobs.assembly import build_stylizer, check_size, quietly, run_job, wrap_processor
 from realtime.pipeline import Pipeline, PipelineStats
 
 
@@ -254,12 +253,7 @@ def run_webcam(
     *,
     camera: int | str = 0,
     source: str | None = None,
-    styles: Sequence[str] = ("preset:7",),
-    strength: float = 1.0,
-    preserve_color: bool = False,
-    hub_handle: str | None = None,
-    jit_compile: bool | None = None,
-    device: str | None = None,
+    style: Mapping[str, Any] | None = None,
     width: int | None = None,
     height: int | None = None,
     fps: float | None = None,
@@ -280,7 +274,6 @@ def run_webcam(
     replaces the camera. `processor` replaces the stylizer (tests)."""
     from realtime.sources import open_live_source
 
-    window = None
     if not headless:
         from realtime.sinks.window import require_display
 
@@ -289,31 +282,21 @@ def run_webcam(
         from realtime.sinks.ffmpeg_writer import check_video_output
 
         check_video_output(record)
-    if size is not None and size < 16:
-        raise UserError(f"--size {size}: give a long side of at least 16 pixels")
-    if processor is None:
-        processor = build_processor(
-            styles,
-            strength=strength,
-            preserve_color=preserve_color,
-            hub_handle=hub_handle,
-            jit_compile=jit_compile,
-            device=device,
-        )
-    stylizer = processor
-    tracking = _StyleTracking(wrap_processor(processor, temporal), stylizer)
+    check_size(size)
+    processor = processor or build_stylizer(**(style or {}))
+    tracking = _StyleTracking(wrap_processor(processor, temporal), processor)
     src = open_live_source(
         source if source is not None else camera, width=width, height=height, fps=fps
     )
+    window = None
     controller = None
-    pipeline = None
     try:
         if not headless:
-            from realtime.sinks.window import WindowSink
+            from realtime.sinks.window import HELP_LINES, WindowSink
 
             window = WindowSink(f"stylize-video: {src.name}", fullscreen=fullscreen)
         controller = LiveController(
-            stylizer,
+            processor,
             mirror=mirror,
             snapshot_dir=snapshot_dir,
             window=window,
@@ -321,6 +304,7 @@ def run_webcam(
         )
         last_print = [time.monotonic()]
         shown = _ShownRate()
+        pipelines: list[Pipeline] = []
 
         def prepare(image: np.ndarray) -> np.ndarray:
             image = fit_long_side(image, size)
@@ -334,20 +318,20 @@ def run_webcam(
                 controller.handle_key(key)
             return not controller.quit and window.is_open()
 
-        def output(frame: Frame, out: np.ndarray) -> bool:
+        def view(frame: Frame, out: np.ndarray) -> np.ndarray:
             shown.add()
-            view = controller.on_frame(frame, out, tracking.pop(out))
-            stats = pipeline.stats
             if window is not None:
-                from realtime.sinks.window import HELP_LINES
-
-                window.hud = controller.hud_lines(stats)
+                window.hud = controller.hud_lines(pipelines[0].stats)
                 window.overlay = list(HELP_LINES) if controller.show_help else []
-                window.write(Frame(view, frame.pts, frame.index))
+            return controller.on_frame(frame, out, tracking.pop(out))
+
+        def on_output(frame: Frame, out: np.ndarray) -> bool:
+            if window is not None:
                 return poll()
             now = time.monotonic()
             if not as_json and now - last_print[0] >= 2.0:
                 last_print[0] = now
+                stats = pipelines[0].stats
                 print(
                     f"{stats.frames_out} frames  {stats.current_fps:.1f} fps  latency "
                     f"{stats.current_latency_ms:.0f} ms  dropped {stats.dropped}",
@@ -355,33 +339,29 @@ def run_webcam(
                 )
             return True
 
-        pipeline = Pipeline(
+        run = run_job(
             src,
             tracking,
-            output,
+            [window] if window is not None else [],
             live=True,
+            prepare=prepare,
+            view=view,
+            on_output=on_output,
+            on_idle=poll,
+            on_start=pipelines.append,
             max_frames=max_frames,
             max_seconds=max_seconds,
-            prepare=prepare,
-            on_idle=poll,
         )
-        interrupted = False
-        try:
-            stats = pipeline.run()
-        except KeyboardInterrupt:
-            interrupted = True
-            stats = pipeline.final_stats
         extra = {
             "keyframes": getattr(tracking.processor, "keyframes", None),
             "worst_10s_fps": shown.worst(10),
         }
-        _report(src, stats, controller, as_json, interrupted, extra)
-        if interrupted:
+        _report(src, run.stats, controller, as_json, run.interrupted, extra)
+        if run.interrupted:
             raise KeyboardInterrupt
         return 0
     finally:
-        with contextlib.suppress(Exception):
-            src.close()
+        quietly(src.close)
         if controller is not None:
             controller.abort()  # finalizes an open recording
         if window is not None:

@@ -43,6 +43,7 @@ from realtime.sinks._mkv import (
     frame_duration,
     stream_header,
 )
+from realtime.sinks.base import Sink
 from realtime.sinks.ffmpeg_writer import AudioTrack
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ def parse_target(to: str) -> PushTarget:
     return PushTarget(str(p), "hls", "hls")
 
 
-class FfmpegPushSink:
+class FfmpegPushSink(Sink):
     """Sink (`write`/`close`, context manager) pushing Frames to a PushTarget."""
 
     def __init__(
@@ -126,7 +127,9 @@ class FfmpegPushSink:
         max_delay: float = 30.0,
         stall_timeout: float = 10.0,
     ) -> None:
+        super().__init__()
         self.target = to if isinstance(to, PushTarget) else parse_target(to)
+        self.name = self.target.display
         self.fps = float(fps) if fps and 0 < fps <= 240 else 30.0
         self.audio = audio
         self.audio_time = audio_time  # live pts -> file position of that frame
@@ -140,14 +143,12 @@ class FfmpegPushSink:
         self.max_delay = max_delay
         self.stall_timeout = stall_timeout
         # counters (read from any thread)
-        self.frames = 0  # frames handed to ffmpeg
         self._replaced = 0  # a newer frame came before the sender took this one
         self._skipped = 0  # arrived while waiting to reconnect
         self.starts = 0  # ffmpeg processes started
         self.failures = 0  # ffmpeg exits we did not ask for
         self.state = "idle"  # idle | streaming | retrying | closed
         self.last_error = ""
-        self._shape: tuple[int, ...] | None = None
         self._cond = threading.Condition()
         self._slot: deque[Frame] = deque()
         self._closing = False
@@ -201,16 +202,7 @@ class FfmpegPushSink:
 
     # -- pipeline side -----------------------------------------------------------------
     def write(self, frame: Frame) -> None:
-        image = frame.image
-        if self._shape is None:
-            if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-                raise ValueError(f"expected RGB uint8 HxWx3, got {image.dtype} {image.shape}")
-            self._shape = image.shape
-        elif image.shape != self._shape or image.dtype != np.uint8:
-            raise ValueError(
-                f"{self.target.display}: frame {frame.index} is {image.dtype} {image.shape}, "
-                f"the first was uint8 {self._shape}; every frame must have one size"
-            )
+        self.check_frame(frame)
         self._check_stall()
         with self._cond:
             if self._closing:
@@ -243,12 +235,6 @@ class FfmpegPushSink:
             self._kill("closing")
             self._thread.join()
         self.state = "closed"
-
-    def __enter__(self) -> FfmpegPushSink:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     # -- sender thread -----------------------------------------------------------------
     def _take(self) -> Frame | None:

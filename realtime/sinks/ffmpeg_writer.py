@@ -33,6 +33,7 @@ from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +46,7 @@ from realtime.sinks._mkv import (
     frame_duration,
     stream_header,
 )
+from realtime.sinks.base import Sink
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +105,7 @@ def check_video_output(path: str | Path) -> str:
     return muxer
 
 
-class FfmpegVideoWriter:
+class FfmpegVideoWriter(Sink):
     """Sink writing Frames (RGB uint8, pts seconds) to an H.264 file, with audio."""
 
     def __init__(
@@ -116,16 +118,16 @@ class FfmpegVideoWriter:
         crf: int = 18,
         preset: str = "veryfast",
     ) -> None:
+        super().__init__()
         self.path = Path(path)
+        self.name = str(self.path)
         self.muxer = check_video_output(self.path)
         self.fps = fps
-        self.time_base = time_base  # may be set until the first write
+        self.time_base = time_base
         self.audio = audio
         self.crf = crf
         self.preset = preset
-        self.frames = 0
         self.padded = False
-        self._shape: tuple[int, ...] | None = None
         self._first_pts = 0.0
         self._last_pts = 0.0
         self._last_ticks = -1
@@ -236,17 +238,9 @@ class FfmpegVideoWriter:
         if self._closed:
             raise RuntimeError(f"{self.path}: writer is closed")
         image = frame.image
-        if self._shape is None:
-            if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-                raise ValueError(f"expected RGB uint8 HxWx3, got {image.dtype} {image.shape}")
-            self._shape = image.shape
+        if self.check_frame(frame):
             self._first_pts = frame.pts
             self._open(image.shape[0], image.shape[1])
-        elif image.shape != self._shape or image.dtype != np.uint8:
-            raise ValueError(
-                f"{self.path}: frame {frame.index} is {image.dtype} {image.shape}, "
-                f"the first was uint8 {self._shape}; every frame must have one size"
-            )
         if self.padded:
             h, w = image.shape[:2]
             image = np.pad(image, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
@@ -313,6 +307,19 @@ class FfmpegVideoWriter:
             self._proc.kill()
         self._cleanup(None)
 
+    def open(self, time_base: Fraction | None) -> None:
+        """The source's time base, when known, keeps its timestamps exact."""
+        self.time_base = self.time_base or time_base
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "frames": self.frames,
+            "written": self.written,
+            "duration": round(self.video_duration(), 3),
+            "audio": self.audio is not None,
+            "padded_to_even": self.padded,
+        }
+
     def _cleanup(self, final_tmp: str | None) -> None:
         if self._proc is not None:
             if self._proc.poll() is None:
@@ -326,13 +333,3 @@ class FfmpegVideoWriter:
             if name:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(name)
-
-    def __enter__(self) -> FfmpegVideoWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        # A finished run or an interrupt keeps what was done; a crash leaves no file.
-        if exc_type is None or issubclass(exc_type, KeyboardInterrupt):
-            self.close()
-        else:
-            self.abort()

@@ -6,21 +6,22 @@ import contextlib
 import os
 from pathlib import Path
 
-import numpy as np
-
 from models.errors import UserError
 from realtime.bgr import rgb_to_bgr
 from realtime.frame import Frame
+from realtime.sinks.base import Sink
 from realtime.sources.image_folder import IMAGE_EXTS, is_pattern
 
 
-class ImageFolderSink:
+class ImageFolderSink(Sink):
     """`spec` is a folder (frames become frame_000000.png ...) or a pattern such as
     out/%05d.jpg (numbered from 0). Each image is written to a temp name and renamed,
     so a folder never holds a half-written frame."""
 
     def __init__(self, spec: str | Path) -> None:
+        super().__init__()
         spec = str(spec)
+        self.name = spec
         if is_pattern(spec):
             self.pattern = spec
             folder = Path(os.path.dirname(spec) or ".")
@@ -34,17 +35,10 @@ class ImageFolderSink:
             raise UserError(f"{folder}: exists and is not a folder; choose another output")
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
-        self.frames = 0
-        self._shape: tuple[int, ...] | None = None
 
     def write(self, frame: Frame) -> None:
+        self.check_frame(frame)
         image = frame.image
-        if self._shape is None:
-            self._shape = image.shape
-        elif image.shape != self._shape or image.dtype != np.uint8:
-            raise ValueError(
-                f"frame {frame.index} is {image.dtype} {image.shape}, the first was {self._shape}"
-            )
         import cv2
 
         path = Path(self.pattern % self.frames)
@@ -59,12 +53,3 @@ class ImageFolderSink:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
         self.frames += 1
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> ImageFolderSink:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from realtime.frame import Frame
+from realtime.sinks.base import Sink
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,9 @@ def encode_png(rgb: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-class FrameBroadcaster:
+class FrameBroadcaster(Sink):
+    fixed_size = False  # side by side doubles the width
+
     """Sink (`write`/`close`, context manager) that shares JPEG frames with viewers.
 
     `attach(loop)` binds it to the asyncio loop the viewers run in; `next_frame(after)`
@@ -62,8 +65,9 @@ class FrameBroadcaster:
     def __init__(self, quality: int = 80) -> None:
         if not 1 <= quality <= 100:
             raise ValueError(f"JPEG quality {quality}: give 1 to 100")
+        super().__init__()
+        self.name = "MJPEG stream"
         self.quality = quality
-        self.frames_in = 0
         self.encoded = 0
         self.encode_ms = 0.0  # last encode
         self._cond = threading.Condition()
@@ -78,14 +82,13 @@ class FrameBroadcaster:
 
     # -- pipeline side (any thread) ------------------------------------------------------
     def write(self, frame: Frame) -> None:
+        self.check_frame(frame)
         image = frame.image
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"expected RGB uint8 HxWx3, got {image.dtype} {image.shape}")
         with self._cond:
             if self._closed:
                 return
-            self.frames_in += 1
-            self._raw = (self.frames_in, image, frame.pts)
+            self.frames += 1
+            self._raw = (self.frames, image, frame.pts)
             self._cond.notify_all()
 
     def latest_image(self) -> np.ndarray | None:
@@ -106,12 +109,6 @@ class FrameBroadcaster:
         if loop is not None:  # viewers waiting for a frame learn that none will come
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self._wake)
-
-    def __enter__(self) -> FrameBroadcaster:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     # -- encoder thread ----------------------------------------------------------------
     def _wanted(self, done: int) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from models.errors import UserError
 from realtime.frame import Frame
+from realtime.sinks.base import Sink
 
 INSTALL_HINT = (
     "pip install 'stylize-video[virtualcam]' (and on Linux: sudo modprobe v4l2loopback "
@@ -28,16 +29,15 @@ def require_pyvirtualcam():
     return pyvirtualcam
 
 
-class VirtualCamSink:
+class VirtualCamSink(Sink):
     """Sink sending RGB frames to a virtual camera, opened at the first frame's size."""
 
     def __init__(self, fps: float = 30.0, device: str | None = None) -> None:
+        super().__init__()
         self._pvc = require_pyvirtualcam()
         self.fps = fps
         self.device = device
-        self.frames = 0
         self._cam = None
-        self._shape: tuple[int, ...] | None = None
 
     @property
     def name(self) -> str:
@@ -45,7 +45,7 @@ class VirtualCamSink:
 
     def write(self, frame: Frame) -> None:
         image = frame.image
-        if self._cam is None:
+        if self.check_frame(frame):
             h, w = image.shape[:2]
             try:
                 self._cam = self._pvc.Camera(
@@ -59,11 +59,6 @@ class VirtualCamSink:
                 raise UserError(
                     f"--virtual-cam: cannot open a virtual camera ({e}); {INSTALL_HINT}"
                 ) from None
-            self._shape = image.shape
-        elif image.shape != self._shape:
-            raise ValueError(
-                f"virtual camera: frame {frame.index} is {image.shape}, was {self._shape}"
-            )
         self._cam.send(image)
         self.frames += 1
 
@@ -71,9 +66,3 @@ class VirtualCamSink:
         cam, self._cam = self._cam, None
         if cam is not None:
             cam.close()
-
-    def __enter__(self) -> VirtualCamSink:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

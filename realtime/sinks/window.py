@@ -17,6 +17,7 @@ import numpy as np
 from models.errors import UserError
 from realtime.bgr import rgb_to_bgr
 from realtime.frame import Frame
+from realtime.sinks.base import Sink
 
 HELP_LINES = (
     "n / p\tnext / previous style",
@@ -94,23 +95,24 @@ def draw_text_block(
             cv2.putText(image_bgr, text, (x, y), font, scale, (255, 255, 255), thick, cv2.LINE_AA)
 
 
-class WindowSink:
+class WindowSink(Sink):
+    fixed_size = False  # side by side doubles the width
     """Shows RGB frames in a resizable window. `write()` displays; `poll_key()` pumps the
     GUI and returns the key pressed (or None); `is_open()` turns False when the user
     closes the window."""
 
     def __init__(self, title: str = "stylize-video", *, fullscreen: bool = False) -> None:
+        super().__init__()
         require_display()
         import cv2
 
-        self.title = title
+        self.title = self.name = title
         # no Qt toolbar: the keys are the interface
         cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
         self._shown_size: tuple[int, int] | None = None
         self.fullscreen = False
         if fullscreen:
             self.toggle_fullscreen()
-        self.frames = 0
         self.hud: list[str] = []
         self.overlay: list[str] = []
         self._closed = False
@@ -118,6 +120,7 @@ class WindowSink:
     def write(self, frame: Frame) -> None:
         import cv2
 
+        self.check_frame(frame)
         bgr = rgb_to_bgr(frame.image)
         draw_text_block(bgr, self.hud)
         if self.overlay:
@@ -163,9 +166,3 @@ class WindowSink:
             cv2.waitKey(1)
         except cv2.error:
             pass
-
-    def __enter__(self) -> WindowSink:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -37,9 +37,11 @@ def open_live_source(
     width: int | None = None,
     height: int | None = None,
     fps: float | None = None,
+    loop: bool = False,
 ) -> Source:
     """A live source: camera index/path (default camera 0), `testpattern`, a stream URL,
-    or a video file / image folder played back paced at its own rate."""
+    or a video file / image folder played back paced at its own rate (from the start
+    again when it ends, with `loop`)."""
     from realtime.sources.stream import NetworkStreamSource, is_url
     from realtime.sources.test_pattern import TestPatternSource
     from realtime.sources.webcam import WebcamSource
@@ -56,7 +58,7 @@ def open_live_source(
     if os.path.exists(s) or "%" in s:
         from realtime.sources.playback import PlaybackSource
 
-        return PlaybackSource(open_file_source(s, fps=fps))
+        return PlaybackSource(lambda: open_file_source(s, fps=fps), loop=loop)
     from models.errors import UserError
 
     raise UserError(

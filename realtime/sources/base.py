@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from fractions import Fraction
 
 from realtime.frame import Frame
 
@@ -18,7 +19,10 @@ class Source:
     live: bool = False
     pts_clock: float | None = None
     fps: float | None = None
+    # Exact timestamps' unit when known (video files, once the first frame is decoded).
+    time_base: Fraction | None = None
     has_audio: bool = False
+    frame_count: int | None = None  # known for files and folders (an estimate for containers)
     name: str = "source"
 
     def __iter__(self) -> Iterator[Frame]:  # pragma: no cover - abstract
