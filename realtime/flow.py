@@ -150,6 +150,8 @@ class Motion:
     unreliable_fraction: float  # 1 - mean(reliable)
     residual: float  # median |warp(ref) - cur| in [0, 1]
     cut: bool
+    occluded: np.ndarray | None = None  # bool: forward-backward check failed or left frame
+    diff: np.ndarray | None = None  # uint8 |warp(ref) - cur| (gray), at the flow size
 
     def flow_at(self, width: int, height: int) -> np.ndarray:
         return resize_flow(self.flow, width, height)
@@ -208,5 +210,12 @@ class MotionEstimator:
         residual = float(np.median(diff)) / 255
         cut = unreliable >= self.cut_unreliable and residual >= self.cut_residual
         return Motion(
-            flow, (~bad).astype(np.float32), float(occluded.mean()), unreliable, residual, cut
+            flow,
+            (~bad).astype(np.float32),
+            float(occluded.mean()),
+            unreliable,
+            residual,
+            cut,
+            occluded,
+            diff,
         )

@@ -1,0 +1,442 @@
+"""Stylize only what changed: exact partial re-stylization along the optical flow.
+
+Both stylization networks are convolutions and instance norms. With the norms' statistics
+frozen at those of a full frame, a crop of a later frame stylizes exactly as the full frame
+would inside a margin (DESIGN.md, "Frozen instance-norm statistics"). So a frame can be
+re-stylized only where it changed, at full working size, without a visible seam.
+
+``ChangeDrivenProcessor`` wraps a stylizer that offers ``stylize_with_stats(image)`` and
+``stylize_regions(image, boxes, stats, margin)`` and, per source frame:
+
+1. estimates the flow to the *anchor* (the last fully stylized frame, whose statistics
+   are frozen) and warps the anchor's output onto the frame;
+2. carries the regions stylized since then (the *fresh layer*) along the one-frame flow,
+   while that flow holds;
+3. marks what the anchor cannot explain (the change mask): the warped source differs
+   from the frame (blurred residual), pixels are occluded or uncovered and moving, or
+   they come from outside the frame. The mask is dilated, snapped to tiles and covered
+   by a few merged boxes;
+4. stylizes those boxes with the anchor's statistics, pastes them with feathered seams
+   and blends them with the previous output warped one frame, where that is reliable
+   (the temporal filter, as in ``realtime.temporal``);
+5. stylizes a full frame instead (a new anchor, fresh statistics) on the first frame, a
+   scene cut, a change of style, strength or colour mode, when the anchor is
+   ``max_age`` frames old, or when the boxes would cost more than ``full_ratio`` of a
+   full frame.
+
+With ``background`` (live sources) the stylizer runs on a worker thread: the frame
+thread only does flow, warp and paste, and each result lands on the first frame after it
+is done, warped from the frame it was made from.
+
+Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from realtime.flow import Motion, MotionEstimator, warp
+from realtime.temporal import blend, contrast_keeping_blend
+
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels, end exclusive
+
+_CONTROLS = ("style_index", "strength", "preserve_color", "style_names")
+
+
+class RegionStylizer(Protocol):
+    """What ``ChangeDrivenProcessor`` needs of a stylizer (models.stylizer.Stylizer).
+    Images are RGB uint8 HxWx3."""
+
+    def stylize_with_stats(self, image: np.ndarray) -> tuple[np.ndarray, Any]: ...
+
+    def stylize_regions(
+        self, image: np.ndarray, boxes: Sequence[Box], stats: Any, margin: int = ...
+    ) -> list[np.ndarray]: ...
+
+
+def change_mask(
+    motion: Motion,
+    *,
+    residual_threshold: float = 25 / 255,
+    moving_px: float = 0.5,
+    blur_px: int = 2,
+) -> np.ndarray:
+    """Where the reference, warped by ``motion``, does not explain the current frame (bool,
+    at the flow size): the flow-compensated difference, blurred over ``blur_px`` so that
+    sensor noise and resampling do not count, exceeds ``residual_threshold``; or a pixel
+    is occluded (or its match lies outside the frame) and moves by more than
+    ``moving_px``. Unreliable flow alone does not count: in flat, textureless areas the
+    warp is harmless even where the flow is arbitrary."""
+    assert motion.diff is not None and motion.occluded is not None
+    k = 2 * blur_px + 1
+    diff = cv2.blur(motion.diff, (k, k))
+    changed = diff > residual_threshold * 255
+    speed = cv2.magnitude(motion.flow[..., 0], motion.flow[..., 1])
+    changed |= motion.occluded & (speed > moving_px)
+    return changed
+
+
+def mask_to_boxes(
+    mask: np.ndarray,
+    width: int,
+    height: int,
+    *,
+    tile: int = 32,
+    grow_px: int = 8,
+    max_boxes: int = 6,
+    margin: int = 48,
+) -> list[Box]:
+    """Cover the changed pixels (``mask`` at any resolution) with a few boxes on a ``tile``
+    grid of the ``width`` x ``height`` frame, grown by ``grow_px``. Touching tiles form one
+    box; boxes whose margins overlap are merged when that does not cost more crop area,
+    and the closest pair is merged while there are more than ``max_boxes``."""
+    if not mask.any():
+        return []
+    full = cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
+    if grow_px > 0:
+        full = cv2.dilate(full, np.ones((2 * grow_px + 1, 2 * grow_px + 1), np.uint8))
+    th, tw = -(-height // tile), -(-width // tile)
+    padded = np.zeros((th * tile, tw * tile), np.uint8)
+    padded[:height, :width] = full
+    tiles = padded.reshape(th, tile, tw, tile).max(axis=(1, 3))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(tiles, connectivity=8)
+    boxes = [
+        (
+            int(x * tile),
+            int(y * tile),
+            int(min((x + w) * tile, width)),
+            int(min((y + h) * tile, height)),
+        )
+        for x, y, w, h, _ in stats[1:n]
+    ]
+    return _merge(boxes, width, height, margin, max_boxes)
+
+
+def crop_area(box: Box, width: int, height: int, margin: int) -> int:
+    """Pixels the network sees for ``box``: the box and its margin, clipped to the frame."""
+    x0, y0, x1, y1 = box
+    return (min(x1 + margin, width) - max(x0 - margin, 0)) * (
+        min(y1 + margin, height) - max(y0 - margin, 0)
+    )
+
+
+def crop_cost(boxes: Sequence[Box], width: int, height: int, margin: int) -> float:
+    """The boxes' work as a share of a full frame's (cost is close to linear in pixels)."""
+    return sum(crop_area(b, width, height, margin) for b in boxes) / float(width * height)
+
+
+def _union(a: Box, b: Box) -> Box:
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
+
+
+def _merge(boxes: list[Box], width: int, height: int, margin: int, max_boxes: int) -> list[Box]:
+    def area(b: Box) -> int:
+        return crop_area(b, width, height, margin)
+
+    changed = True
+    while changed and len(boxes) > 1:
+        changed = False
+        best = None
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                u = _union(boxes[i], boxes[j])
+                extra = area(u) - area(boxes[i]) - area(boxes[j])
+                if best is None or extra < best[0]:
+                    best = (extra, i, j, u)
+        extra, i, j, u = best
+        if extra <= 0 or len(boxes) > max_boxes:
+            boxes = [b for k, b in enumerate(boxes) if k not in (i, j)] + [u]
+            changed = True
+    return sorted(boxes, key=lambda b: (b[1], b[0]))
+
+
+def feather_weights(boxes: Sequence[Box], width: int, height: int, feather: int) -> np.ndarray:
+    """float32 HxW: 1 inside the boxes, ramping to 0 over ``feather`` px at their inner
+    edges (not at the frame's borders), 0 outside."""
+    inside = np.zeros((height, width), np.uint8)
+    for x0, y0, x1, y1 in boxes:
+        inside[y0:y1, x0:x1] = 1
+    if feather <= 0:
+        return inside.astype(np.float32)
+    dist = cv2.distanceTransform(inside, cv2.DIST_L2, 3)
+    return np.minimum(dist / float(feather), 1.0).astype(np.float32)
+
+
+@dataclass
+class _Anchor:
+    small: np.ndarray  # gray flow-size copy of its source frame
+    out: np.ndarray  # its stylized output
+    stats: Any  # frozen instance-norm statistics
+    frame: int  # index of its source frame
+
+
+@dataclass
+class _Job:
+    """Work for the stylizer: a full frame (``boxes`` None) or regions of ``image``."""
+
+    image: np.ndarray
+    small: np.ndarray
+    frame: int
+    generation: int
+    boxes: list[Box] | None = None
+    stats: Any = None
+    result: Any = None
+    error: BaseException | None = None
+    thread: threading.Thread | None = field(default=None, repr=False)
+
+
+class ChangeDrivenProcessor:
+    """A stateful FrameProcessor (source frames in display order; see the module doc).
+
+    Counters for reports and tests: ``frames``, ``full_frames``, ``region_frames`` (frames
+    with regions stylized), ``cuts``, ``changed_share`` (the last frame's region work as a
+    share of a full frame; 1.0 for a full frame) and ``mean_changed_share``."""
+
+    max_in_flight = 1  # state carries from frame to frame
+
+    def __init__(
+        self,
+        stylizer: RegionStylizer,
+        *,
+        temporal: float = 0.7,
+        margin: int = 48,
+        tile: int = 32,
+        feather: int = 8,
+        full_ratio: float = 0.6,
+        max_age: int = 90,
+        flow_size: int = 320,
+        flow_preset: str = "fast",
+        residual_threshold: float = 25 / 255,
+        background: bool = False,
+    ) -> None:
+        if not 0.0 <= temporal < 1.0:
+            raise ValueError(f"temporal strength must be in [0, 1), got {temporal}")
+        object.__setattr__(self, "_stylizer", stylizer)
+        self.temporal = temporal
+        self.margin = margin
+        self.tile = tile
+        self.feather = feather
+        self.full_ratio = full_ratio
+        self.max_age = max_age
+        self.residual_threshold = residual_threshold
+        self.background = background
+        self.motion = MotionEstimator(flow_size=flow_size, preset=flow_preset)
+        self.frames = 0
+        self.full_frames = 0
+        self.region_frames = 0
+        self.cuts = 0
+        self.changed_share = 0.0
+        self._share_sum = 0.0
+        self._job: _Job | None = None
+        self._generation = 0
+        self.reset()
+
+    # --- controllable-stylizer passthrough (webcam keys, browser controls) -----------
+    def __getattr__(self, name: str):
+        if name in _CONTROLS:
+            return getattr(self._stylizer, name)
+        raise AttributeError(name)
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in _CONTROLS:
+            setattr(self._stylizer, name, value)
+        else:
+            object.__setattr__(self, name, value)
+
+    def _controls(self) -> tuple:
+        return tuple(getattr(self._stylizer, n, None) for n in _CONTROLS[:3])
+
+    @property
+    def mean_changed_share(self) -> float:
+        return self._share_sum / self.frames if self.frames else 0.0
+
+    def reset(self) -> None:
+        """Forget the past: the next frame is stylized in full."""
+        self._anchor: _Anchor | None = None
+        self._prev_small: np.ndarray | None = None
+        self._prev_out: np.ndarray | None = None
+        self._fresh: np.ndarray | None = None  # weight of region content in _prev_out
+        self._controls_seen: tuple | None = None
+        self._generation += 1
+
+    def close(self) -> None:
+        """Wait for the stylizer's background work (the processor stays usable)."""
+        job = self._job
+        if job is not None and job.thread is not None:
+            job.thread.join()
+
+    # --- per frame ---------------------------------------------------------------------
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        small = self.motion.prepare(image)
+        if self._prev_out is not None and self._prev_out.shape != image.shape:
+            self.reset()
+        controls = self._controls()
+        if controls != self._controls_seen:
+            self._controls_seen = controls
+            self._anchor = None  # a new style must not be warped from the old one
+        out, share = self._process(image, small)
+        self.frames += 1
+        self.changed_share = share
+        self._share_sum += share
+        self._prev_small, self._prev_out = small, out
+        return out
+
+    def _process(self, image: np.ndarray, small: np.ndarray) -> tuple[np.ndarray, float]:
+        anchor = self._anchor
+        if anchor is None:
+            return self._full_now(image, small, None), 1.0
+        to_anchor = self.motion.estimate(small, anchor.small)
+        if to_anchor.cut:
+            self.cuts += 1
+            return self._full_now(image, small, None), 1.0
+        h, w = image.shape[:2]
+        out = warp(anchor.out, to_anchor.flow_at(w, h), cv2.INTER_CUBIC)
+        to_prev = self.motion.estimate(small, self._prev_small)
+        prev_warped = None
+        if to_prev.cut:  # a flash or a fast pan: what the anchor gives is all there is
+            self._fresh = None
+        elif self._fresh is not None:
+            prev_warped = warp(self._prev_out, to_prev.flow_at(w, h), cv2.INTER_CUBIC)
+            fresh = warp(self._fresh, to_prev.flow_at(w, h)) * to_prev.reliable_at(w, h)
+            out = blend(out, prev_warped, fresh)
+            self._fresh = fresh
+
+        landed = self._finished()
+        if landed is not None:
+            out = self._land(landed, image, small, out, to_prev)
+        if self._job is not None:
+            return out, 0.0  # the stylizer is busy: keep warping
+
+        boxes = mask_to_boxes(
+            change_mask(to_anchor, residual_threshold=self.residual_threshold),
+            w,
+            h,
+            tile=self.tile,
+            margin=self.margin,
+        )
+        share = crop_cost(boxes, w, h, self.margin)
+        stale = self.frames - anchor.frame >= self.max_age
+        if share > self.full_ratio or stale:
+            if not self.background:
+                return self._full_now(image, small, (out, to_prev)), 1.0
+            self._start(_Job(image, small, self.frames, self._generation))
+            return out, 0.0
+        if not boxes:
+            return out, 0.0
+        job = _Job(image, small, self.frames, self._generation, boxes, anchor.stats)
+        if self.background:
+            self._start(job)
+            return out, 0.0
+        self._run(job)
+        return self._paste(job, out, prev_warped, to_prev), share
+
+    # --- stylizing ----------------------------------------------------------------------
+    def _run(self, job: _Job) -> None:
+        if job.boxes is None:
+            job.result = self._stylizer.stylize_with_stats(job.image)
+        else:
+            job.result = self._stylizer.stylize_regions(
+                job.image, job.boxes, job.stats, margin=self.margin
+            )
+
+    def _start(self, job: _Job) -> None:
+        def run() -> None:
+            try:
+                self._run(job)
+            except BaseException as e:  # handed to the frame thread when it lands
+                job.error = e
+
+        job.thread = threading.Thread(target=run, name="regions-stylize", daemon=True)
+        self._job = job
+        job.thread.start()
+
+    def _finished(self) -> _Job | None:
+        job = self._job
+        if job is None or (job.thread is not None and job.thread.is_alive()):
+            return None
+        self._job = None
+        if job.error is not None:
+            raise job.error
+        return job if job.generation == self._generation else None
+
+    def _full_now(
+        self, image: np.ndarray, small: np.ndarray, current: tuple[np.ndarray, Motion] | None
+    ) -> np.ndarray:
+        """Stylize the whole frame here and make it the anchor; blended with the previous
+        output where the one-frame flow holds (``current``: this frame's warped output and
+        that flow), unless there is no usable past."""
+        self._generation += 1  # whatever runs in the background is older than this
+        job = _Job(image, small, self.frames, self._generation)
+        self._run(job)
+        return self._adopt_full(job, image, small, current)
+
+    def _adopt_full(
+        self,
+        job: _Job,
+        image: np.ndarray,
+        small: np.ndarray,
+        current: tuple[np.ndarray, Motion] | None,
+    ) -> np.ndarray:
+        out, stats = job.result
+        out = np.asarray(out)
+        if job.frame != self.frames:  # landed late: bring it to this frame
+            to_job = self.motion.estimate(small, job.small)
+            if to_job.cut:
+                return current[0] if current is not None else out
+            h, w = image.shape[:2]
+            out = warp(out, to_job.flow_at(w, h), cv2.INTER_CUBIC)
+        if current is not None and self.temporal > 0 and self._prev_out is not None:
+            _, to_prev = current
+            h, w = image.shape[:2]
+            prev_warped = warp(self._prev_out, to_prev.flow_at(w, h), cv2.INTER_CUBIC)
+            weight = to_prev.reliable_at(w, h) * np.float32(self.temporal)
+            out = contrast_keeping_blend(out, prev_warped, weight)
+        self._anchor = _Anchor(small, out, stats, self.frames)
+        self._fresh = None
+        self.full_frames += 1
+        return out
+
+    def _land(
+        self, job: _Job, image: np.ndarray, small: np.ndarray, out: np.ndarray, to_prev: Motion
+    ) -> np.ndarray:
+        if job.boxes is None:
+            return self._adopt_full(job, image, small, (out, to_prev))
+        return self._paste(job, out, None, to_prev, small)
+
+    def _paste(
+        self,
+        job: _Job,
+        out: np.ndarray,
+        prev_warped: np.ndarray | None,
+        to_prev: Motion,
+        small: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Put the stylized boxes on ``out`` with feathered seams and blend them with the
+        previous output where the one-frame flow holds. A job made on an earlier frame
+        (``small`` given: the current frame's) is first warped onto this one."""
+        h, w = out.shape[:2]
+        canvas = out.copy()
+        for (x0, y0, x1, y1), patch in zip(job.boxes, job.result, strict=True):
+            canvas[y0:y1, x0:x1] = patch
+        weight = feather_weights(job.boxes, w, h, self.feather)
+        if small is not None and job.frame != self.frames:
+            to_job = self.motion.estimate(small, job.small)
+            if to_job.cut:
+                return out
+            flow = to_job.flow_at(w, h)
+            canvas = warp(canvas, flow, cv2.INTER_CUBIC)
+            weight = warp(weight, flow) * to_job.reliable_at(w, h)
+        if self.temporal > 0 and not to_prev.cut and self._prev_out is not None:
+            if prev_warped is None:
+                prev_warped = warp(self._prev_out, to_prev.flow_at(w, h), cv2.INTER_CUBIC)
+            keep = to_prev.reliable_at(w, h) * np.float32(self.temporal)
+            canvas = contrast_keeping_blend(canvas, prev_warped, keep * (weight > 0))
+        self._fresh = weight if self._fresh is None else np.maximum(self._fresh, weight)
+        self.region_frames += 1
+        return blend(out, canvas, weight)

@@ -1,0 +1,189 @@
+"""Change-driven partial re-stylization (realtime.regions), with a fake stylizer whose
+regions are exact by construction (a per-pixel function), so what is tested is the
+processor's bookkeeping: what it re-stylizes, when it goes full frame, what it outputs."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from realtime.regions import (
+    ChangeDrivenProcessor,
+    crop_cost,
+    feather_weights,
+    mask_to_boxes,
+)
+
+
+class FakeRegionStylizer:
+    """Per-pixel 'style': a colour remap that depends on style_index; stats are a tag
+    naming the full frame they came from."""
+
+    def __init__(self) -> None:
+        self.style_names = ["a", "b"]
+        self.style_index = 0
+        self.strength = 1.0
+        self.preserve_color = False
+        self.full_calls = 0
+        self.region_calls: list[list[tuple[int, int, int, int]]] = []
+
+    def style(self, image: np.ndarray) -> np.ndarray:
+        lut = (np.arange(256) * (3 + 2 * self.style_index)) % 256
+        return lut[image].astype(np.uint8)
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return self.style(image)
+
+    def stylize_with_stats(self, image: np.ndarray):
+        self.full_calls += 1
+        return self.style(image), ("stats", self.full_calls)
+
+    def stylize_regions(self, image, boxes, stats, margin=64):
+        assert stats == ("stats", self.full_calls)  # the last full frame's statistics
+        self.region_calls.append(list(boxes))
+        return [self.style(image[y0:y1, x0:x1]) for x0, y0, x1, y1 in boxes]
+
+
+def textured(h: int = 192, w: int = 256, seed: int = 0) -> np.ndarray:
+    """A camera-like textured image: smooth noise at several scales."""
+    rng = np.random.default_rng(seed)
+    img = np.zeros((h, w, 3), np.float32)
+    for scale in (4, 16, 48):
+        small = rng.uniform(0, 1, (h // scale + 2, w // scale + 2, 3)).astype(np.float32)
+        img += cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    img = (img - img.min()) / (img.max() - img.min())
+    return (img * 255).astype(np.uint8)
+
+
+def with_square(bg: np.ndarray, x: int, y: int, size: int = 40, seed: int = 7) -> np.ndarray:
+    out = bg.copy()
+    out[y : y + size, x : x + size] = textured(size, size, seed)
+    return out
+
+
+def test_a_static_scene_is_stylized_once() -> None:
+    fake = FakeRegionStylizer()
+    proc = ChangeDrivenProcessor(fake, temporal=0.7)
+    bg = textured()
+    rng = np.random.default_rng(1)
+    frames = [  # sensor noise of a couple of levels is not change
+        np.clip(bg.astype(np.int16) + rng.integers(-2, 3, bg.shape), 0, 255).astype(np.uint8)
+        for _ in range(12)
+    ]
+    outs = [proc(f) for f in frames]
+    assert fake.full_calls == 1 and fake.region_calls == []
+    assert proc.full_frames == 1 and proc.region_frames == 0 and proc.changed_share == 0.0
+    # the first frame's stylization, held (the flow of a still scene is about zero)
+    first = fake.style(frames[0]).astype(int)
+    assert np.abs(outs[-1].astype(int) - first).mean() < 1.5
+
+
+def test_a_moving_object_is_restylized_only_around_itself() -> None:
+    fake = FakeRegionStylizer()
+    proc = ChangeDrivenProcessor(fake, temporal=0.0, margin=32, tile=16)
+    bg = textured()
+    for i in range(8):
+        x = 40 + 6 * i
+        frame = with_square(bg, x, 60)
+        out = proc(frame)
+        if i == 0:
+            continue
+        boxes = fake.region_calls[-1]
+        # every box lies near the square now or in the anchor frame (within the 8 px
+        # growth, a tile, and a tile of flow spill at its edges), never far off
+        reach = 8 + 16 + 16
+        near = (40 - reach, 60 - reach, x + 40 + reach, 60 + 40 + reach)
+        for x0, y0, x1, y1 in boxes:
+            assert x0 >= near[0] and y0 >= near[1] and x1 <= near[2] and y1 <= near[3]
+        assert proc.changed_share < 0.6
+        # where the square is now, the output is this frame's stylization
+        sq = (slice(60 + 4, 100 - 4), slice(x + 4, x + 36))
+        assert np.abs(out[sq].astype(int) - fake.style(frame)[sq].astype(int)).mean() < 3
+    assert fake.full_calls == 1 and len(fake.region_calls) == 7
+
+
+def test_a_scene_cut_and_a_style_change_give_full_frames() -> None:
+    fake = FakeRegionStylizer()
+    proc = ChangeDrivenProcessor(fake)
+    a, b = textured(seed=0), textured(seed=5)
+    proc(a)
+    proc(a)
+    assert fake.full_calls == 1
+    out = proc(b)  # another scene
+    assert fake.full_calls == 2 and proc.cuts == 1
+    assert np.array_equal(out, fake.style(b))
+    proc.style_index = 1  # forwarded to the stylizer, like the webcam's n key
+    assert fake.style_index == 1
+    out = proc(b)
+    assert fake.full_calls == 3 and np.array_equal(out, fake.style(b))
+
+
+def test_a_large_change_costs_a_full_frame_not_many_boxes() -> None:
+    fake = FakeRegionStylizer()
+    proc = ChangeDrivenProcessor(fake, full_ratio=0.3)
+    bg = textured()
+    proc(bg)
+    big = with_square(bg, 20, 20, size=150, seed=9)
+    proc(big)
+    assert fake.full_calls == 2 and fake.region_calls == [] and proc.changed_share == 1.0
+
+
+def test_the_anchor_is_refreshed_after_max_age_frames() -> None:
+    fake = FakeRegionStylizer()
+    proc = ChangeDrivenProcessor(fake, max_age=5)
+    bg = textured()
+    for _ in range(11):
+        proc(bg)
+    assert fake.full_calls == 3  # frames 0, 5 and 10
+
+
+def test_background_mode_keeps_warping_while_the_stylizer_works() -> None:
+    import threading
+
+    gate = threading.Event()
+
+    class Slow(FakeRegionStylizer):
+        def stylize_regions(self, image, boxes, stats, margin=64):
+            gate.wait(5)
+            return super().stylize_regions(image, boxes, stats, margin)
+
+    fake = Slow()
+    proc = ChangeDrivenProcessor(fake, background=True, temporal=0.0, margin=32, tile=16)
+    bg = textured()
+    proc(bg)
+    outs = [proc(with_square(bg, 40, 60)) for _ in range(3)]  # the job waits on the gate
+    assert fake.region_calls == [] and all(o.shape == bg.shape for o in outs)
+    gate.set()
+    proc.close()
+    frame = with_square(bg, 40, 60)
+    out = proc(frame)  # the regions land here
+    assert proc.region_frames == 1 and len(fake.region_calls) >= 1  # (the next may start)
+    sq = (slice(64, 96), slice(44, 76))
+    assert np.abs(out[sq].astype(int) - fake.style(frame)[sq].astype(int)).mean() < 3
+    proc.close()
+
+
+def test_mask_to_boxes_snaps_to_tiles_and_merges_neighbours() -> None:
+    mask = np.zeros((120, 160), bool)
+    mask[10:14, 10:14] = True
+    mask[10:14, 30:34] = True  # close: one box
+    mask[100:104, 150:154] = True  # far: its own box
+    boxes = mask_to_boxes(mask, 320, 240, tile=32, grow_px=0, margin=16)
+    assert len(boxes) == 2
+    for x0, y0, x1, y1 in boxes:
+        assert x0 % 32 == 0 and y0 % 32 == 0
+        assert (x1 % 32 == 0 or x1 == 320) and (y1 % 32 == 0 or y1 == 240)
+    assert boxes[0][0] <= 20 and boxes[0][2] >= 68  # covers both near spots (x2 scale)
+    assert mask_to_boxes(np.zeros((10, 10), bool), 100, 100) == []
+    many = np.zeros((240, 320), bool)
+    many[::40, ::40] = True
+    assert len(mask_to_boxes(many, 320, 240, tile=16, grow_px=0, max_boxes=3)) <= 3
+
+
+def test_crop_cost_and_feathering() -> None:
+    assert crop_cost([(0, 0, 100, 100)], 100, 100, 48) == pytest.approx(1.0)
+    assert crop_cost([(40, 40, 60, 60)], 100, 100, 10) == pytest.approx(0.16)
+    w = feather_weights([(0, 0, 50, 40)], 100, 80, 8)
+    assert w[0, 0] == 1.0 and w[20, 20] == 1.0  # frame borders are not seams
+    assert w[20, 60] == 0.0 and 0 < w[20, 47] < 1  # inner edge ramps
