@@ -5,15 +5,10 @@ frame size never retraces.
 Contract: frames are RGB uint8 HxWx3 in, RGB uint8 HxWx3 out (same size); internally
 float32 RGB in [0, 1], NHWC.
 
-Three model kinds share one interface (`style_rep(image)` and `transform(content, rep)`):
-- "magenta": our cached Hub-format model, or any model with `predict_style`/`transform`
-  signatures. The representation is the 100-d bottleneck; blends and strength are
-  weighted sums of bottlenecks (Magenta's identity interpolation).
-- "combined": a Hub model with only `model(content, style)[0]` (e.g. the real
-  tfhub.dev handle). The representation is the preprocessed 256x256 style image; strength
-  falls back to blending pixels with the content, and blends are refused.
-- "presets": the 26-style network; the representation is the 26 preset weights; strength
-  blends pixels (the network has no identity style).
+The model kinds (magenta, combined, presets) are the registry in models.kinds: each
+says its representation, transform, export and strength mode, so nothing here branches on
+a kind's name. Preset specs go to the "presets" kind; style images to the image slot,
+our cached "magenta" model unless a --hub-handle stands in for it.
 """
 
 from __future__ import annotations
@@ -21,24 +16,24 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from models import cache
+from models import cache, kinds
 from models.atomic import atomic_path
 from models.device import DevicePlan, plan_device, visible_gpus
 from models.errors import UserError
 from models.images import load_image
-from models.styles import NUM_PRESETS, StyleSpec, parse_style
+from models.kinds import BOTTLENECK, PIXELS, STYLE_SIZE, ModelKind
+from models.styles import StyleSpec, parse_style
 from models.tf_runtime import import_tensorflow
 
 tf = import_tensorflow()
 
-STYLE_SIZE = 256
+IMAGE_SLOT = "magenta"  # the kind style images go to, unless a --hub-handle replaces it
 CONTENT_BOTTLENECK_EVERY = 15  # frames between refreshes of the content's own bottleneck
 
 
@@ -55,25 +50,9 @@ def preprocess_style(rgb: np.ndarray) -> np.ndarray:
     return cv2.blur(f, (3, 3), borderType=cv2.BORDER_REPLICATE)[None]
 
 
-@dataclass
-class _Model:
-    kind: str  # magenta | combined | presets
-    module: object
-    model_id: str  # keys the on-disk style cache
-
-    def rep_spec(self) -> tf.TensorSpec:
-        shape = {"magenta": [1, 1, 1, 100], "combined": [1, STYLE_SIZE, STYLE_SIZE, 3]}
-        return tf.TensorSpec(shape.get(self.kind, [1, NUM_PRESETS]), tf.float32)
-
-    def transform(self, content: tf.Tensor, rep: tf.Tensor) -> tf.Tensor:
-        if self.kind == "combined":
-            return self.module(content, rep)[0]
-        return self.module.transform(content, rep)
-
-
-def _hub_models(hub_handle: str | None) -> dict[str, _Model]:
+def _hub_models(hub_handle: str | None) -> dict[str, ModelKind]:
     """The user's --hub-handle model, standing in for our cached arbitrary-style one."""
-    models: dict[str, _Model] = {}
+    models: dict[str, ModelKind] = {}
     if hub_handle is None:
         return models
     import tensorflow_hub as hub
@@ -86,19 +65,13 @@ def _hub_models(hub_handle: str | None) -> dict[str, _Model]:
             f"--hub-handle {hub_handle}: cannot load it ({first}); give a SavedModel folder "
             "or a TF Hub URL with the Magenta calling convention (needs network access)"
         ) from None
-    kind = (
-        "magenta"
-        if hasattr(module, "predict_style") and hasattr(module, "transform")
-        else "combined"
-    )
-    if kind == "combined" and not callable(module):
+    model = kinds.hub_kind(module, hub_handle)
+    if model is None:
         raise UserError(
             f"--hub-handle {hub_handle}: the model has neither predict_style/transform nor a "
             "__call__(content, style); it is not a Magenta-style stylization model"
         )
-    models["magenta"] = _Model(
-        kind, module, "hub-" + hashlib.sha256(hub_handle.encode()).hexdigest()[:16]
-    )
+    models[IMAGE_SLOT] = model
     return models
 
 
@@ -107,6 +80,8 @@ class Stylizer:
     ControllableStylizer: `style_index`, `strength` and `preserve_color` may change
     between frames, and switching style costs nothing (all representations are computed
     at construction)."""
+
+    max_in_flight = 2  # no per-frame state: the pipeline may run two frames at once
 
     def __init__(
         self,
@@ -160,30 +135,16 @@ class Stylizer:
     def style_index(self, value: int) -> None:
         self._style_index = int(value) % len(self.specs)
 
-    def _model(self, kind: str) -> _Model:
-        if kind not in self._models:
-            self._models[kind] = _Model(kind, cache.load(kind), kind)
-        return self._models[kind]
+    def _model(self, slot: str) -> ModelKind:
+        if slot not in self._models:
+            self._models[slot] = kinds.create(slot, cache.load(slot))
+        return self._models[slot]
 
-    def _rep_for(self, spec: StyleSpec) -> tuple[_Model, np.ndarray]:
-        if spec.is_preset:
-            model = self._model("presets")
-            w = np.zeros((1, NUM_PRESETS), np.float32)
-            for item in spec.items:
-                w[0, item.preset] = item.weight
-            return model, w
-        model = self._model("magenta")
-        if model.kind == "combined" and len(spec.items) > 1:
-            raise UserError(
-                f"style '{spec.text}': this --hub-handle model has no predict_style signature, "
-                "so styles cannot be blended; give one style image"
-            )
-        reps = [
-            item.weight * self.style_rep_from_file(model, Path(item.source)) for item in spec.items
-        ]
-        return model, np.sum(reps, axis=0).astype(np.float32)
+    def _rep_for(self, spec: StyleSpec) -> tuple[ModelKind, np.ndarray]:
+        model = self._model("presets" if spec.is_preset else IMAGE_SLOT)
+        return model, model.style_rep(spec, lambda p: self.style_rep_from_file(model, p))
 
-    def style_rep_from_file(self, model: _Model, path: Path) -> np.ndarray:
+    def style_rep_from_file(self, model: ModelKind, path: Path) -> np.ndarray:
         """Representation of a style image, cached in memory and on disk by the sha256 of
         the file's bytes (and the model)."""
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -203,16 +164,12 @@ class Stylizer:
         _REP_MEMORY[key] = rep
         return rep
 
-    def _compute_rep(self, model: _Model, rgb: np.ndarray) -> np.ndarray:
-        style = preprocess_style(rgb)
-        if model.kind == "combined":
-            return style
-        with tf.device(self.plan.device):
-            return model.module.predict_style(tf.constant(style)).numpy()
+    def _compute_rep(self, model: ModelKind, rgb: np.ndarray) -> np.ndarray:
+        return model.rep_from_style(preprocess_style(rgb), self.plan.device)
 
     # --- frames ---------------------------------------------------------------------------
 
-    def _fn(self, model: _Model, jit: bool) -> tf.types.experimental.GenericFunction:
+    def _fn(self, model: ModelKind, jit: bool) -> tf.types.experimental.GenericFunction:
         key = (model.kind, jit)
         if key not in self._fns:
 
@@ -228,7 +185,7 @@ class Stylizer:
             )
         return self._fns[key]
 
-    def _pick(self, model: _Model, shape: tuple) -> tf.types.experimental.GenericFunction:
+    def _pick(self, model: ModelKind, shape: tuple) -> tf.types.experimental.GenericFunction:
         """The XLA function once it is compiled for this frame shape; until then the plain
         one, while a background thread compiles (seconds per shape on a CPU), so the first
         frames of a stream are not held up. Call with the lock held."""
@@ -248,7 +205,7 @@ class Stylizer:
             self._compiling[key].start()
         return self._fn(model, False)
 
-    def _compile(self, model: _Model, key: tuple, content: tf.Tensor, rep: tf.Tensor) -> None:
+    def _compile(self, model: ModelKind, key: tuple, content: tf.Tensor, rep: tf.Tensor) -> None:
         with tf.device(self.plan.device):
             self._fn(model, True)(content, rep)
         self._compiled.add(key)
@@ -265,16 +222,16 @@ class Stylizer:
         with self._lock:
             model, rep = self._reps[self.style_index]
             w = self.strength
-            if w < 1.0 and model.kind == "magenta":
+            if w < 1.0 and model.strength_mode == BOTTLENECK:
                 rep = (1.0 - w) * self._content_bottleneck(model, content) + w * rep
             fn = self._pick(model, content.shape)
         with tf.device(self.plan.device):
             out = fn(tf.constant(content), tf.constant(rep, tf.float32)).numpy()
-        if w < 1.0 and model.kind != "magenta":
+        if w < 1.0 and model.strength_mode == PIXELS:
             out = w * out + (1.0 - w) * content
         return out
 
-    def _content_bottleneck(self, model: _Model, content: np.ndarray) -> np.ndarray:
+    def _content_bottleneck(self, model: ModelKind, content: np.ndarray) -> np.ndarray:
         # The content's own style changes slowly along a video: refresh it every few frames
         # rather than running the predictor on every one.
         if self._content_rep is None or self._frames_since_content >= CONTENT_BOTTLENECK_EVERY:
