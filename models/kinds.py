@@ -83,6 +83,19 @@ class ModelKind:
     def transform(self, content: Any, rep: Any) -> Any:
         return self.module.transform(content, rep)
 
+    def supports_stats(self) -> bool:
+        """Whether the module has `transform_stats`/`transform_frozen` (our cached models
+        since cache format 3; not a combined-only --hub-handle model)."""
+        return hasattr(self.module, "transform_stats") and hasattr(self.module, "transform_frozen")
+
+    def transform_stats(self, content: Any, rep: Any) -> tuple[Any, Any]:
+        """(image, per-norm stats [1, 2*sum(C)]) of a full frame."""
+        return self.module.transform_stats(content, rep)
+
+    def transform_frozen(self, content: Any, rep: Any, stats: Any) -> Any:
+        """The transform of a crop with the full frame's per-norm stats frozen."""
+        return self.module.transform_frozen(content, rep, stats)
+
     def rep_from_style(self, style: np.ndarray, device: str) -> np.ndarray:
         """[1,256,256,3] preprocessed style image -> this kind's representation."""
         raise NotImplementedError(f"model kind '{self.name}' takes no style images")
