@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from models.errors import UserError
+from models.kinds import cached_kinds
 from models.onnx_weights import SOURCES, source_path
 
 
@@ -34,15 +35,11 @@ class Entry:
     sources: Callable[[], list[dict]]
 
 
-FORMAT = 2  # bump when the exported graph changes, so old caches are rebuilt
+FORMAT = 3  # bump when the exported graph changes, so old caches are rebuilt (3: stats)
 
-# name -> (sources it is converted from, what it is)
+# name -> (sources it is converted from, what it is): the cached kinds of the registry.
 MODELS: dict[str, tuple[tuple[str, ...], str]] = {
-    "magenta": (
-        ("magenta-predict", "magenta-transform"),
-        "Magenta arbitrary image stylization (Ghiasi et al. 2017), TF Hub calling convention",
-    ),
-    "presets": (("multistyle26",), "26 built-in styles (Dumoulin et al. 2017)"),
+    name: (kind.sources, kind.description) for name, kind in cached_kinds().items()
 }
 
 
@@ -73,26 +70,9 @@ def is_converted(name: str) -> bool:
 
 
 def _export(name: str, dest: Path) -> None:
-    import tensorflow as tf
-
-    from models import onnx_weights as ow
-    from models.networks import MagentaHubModule, Predictor, PresetModule, Transformer
-
     for s in MODELS[name][0]:
         source_path(s)  # sha256 check before parsing
-    if name == "magenta":
-        module = MagentaHubModule(
-            Predictor(ow.read_magenta_predictor()), Transformer(ow.read_magenta_transformer())
-        )
-        signatures = {
-            "serving_default": module.serving_default,
-            "predict_style": module.predict_style,
-            "transform": module.transform,
-        }
-    else:
-        module = PresetModule(Transformer(ow.read_multistyle()))
-        signatures = {"transform": module.transform}
-    tf.saved_model.save(module, str(dest), signatures=signatures)
+    cached_kinds()[name].export(dest)
 
 
 def ensure_converted(name: str, *, force: bool = False) -> Path:

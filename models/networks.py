@@ -13,6 +13,12 @@ rounding (see DESIGN.md section 3):
 - nearest x2 upsample + reflect pad + 3x3 conv is one 3x3 conv with 4x the output
   channels on the low-resolution input (symmetric pad), then depth-to-space;
 - conv biases that feed an instance norm are dropped (the norm cancels them).
+
+Frozen statistics (DESIGN.md, "Frozen instance-norm statistics"): the transformer can also
+return every norm layer's per-channel mean and variance on a full frame
+(`with_stats`), and run on a crop of that frame with those statistics used instead of the
+crop's own (`frozen`). Inside a margin of 64 px the crop's output then equals the full
+frame's. Stats are packed like `norm_params`: [N, 2*sum(C)], all means then all variances.
 """
 
 from __future__ import annotations
@@ -115,15 +121,24 @@ class Transformer(tf.Module):
         """[N, style_dim] style vectors (bottlenecks or preset weights) -> [N, 2*sum(C)]."""
         return tf.matmul(style, self.param_w) + self.param_b
 
-    def _norm(self, x: tf.Tensor, idx: int, params: tf.Tensor) -> tf.Tensor:
+    def _norm(
+        self, x: tf.Tensor, idx: int, params: tf.Tensor, frozen: tf.Tensor | None, seen: dict
+    ) -> tf.Tensor:
         a, b = self._offsets[idx], self._offsets[idx + 1]
         gamma = params[:, a:b][:, None, None, :]
         beta = params[:, self.total + a : self.total + b][:, None, None, :]
-        mean, var = tf.nn.moments(x, axes=[1, 2], keepdims=True)
+        if frozen is None:
+            mean, var = tf.nn.moments(x, axes=[1, 2], keepdims=True)
+        else:
+            mean = frozen[:, a:b][:, None, None, :]
+            var = frozen[:, self.total + a : self.total + b][:, None, None, :]
+        seen[idx] = (mean, var)
         scale = gamma * tf.math.rsqrt(var + self.eps)
         return x * scale + (beta - mean * scale)
 
-    def _layer(self, x: tf.Tensor, L: dict, params: tf.Tensor) -> tf.Tensor:
+    def _layer(
+        self, x: tf.Tensor, L: dict, params: tf.Tensor, frozen: tf.Tensor | None, seen: dict
+    ) -> tf.Tensor:
         if L["mode"] == "subpixel":
             x = tf.nn.conv2d(_pad(x, 1, "SYMMETRIC"), L["kernel"], 1, "VALID")
             x = tf.nn.depth_to_space(x, 2)
@@ -137,7 +152,7 @@ class Transformer(tf.Module):
         if L["bias"] is not None:
             x = x + L["bias"]
         if L["norm"] is not None:
-            x = self._norm(x, L["norm"], params)
+            x = self._norm(x, L["norm"], params, frozen, seen)
         if L["act"] == "relu":
             x = tf.nn.relu(x)
         elif L["act"] == "sigmoid":
@@ -148,17 +163,39 @@ class Transformer(tf.Module):
         """content [N,H,W,3] float32 RGB in [0,1], any H and W >= 16; params [N, 2*sum(C)].
         Returns [N,H,W,3] float32 RGB in [0,1]. Sizes that are not a multiple of 4 are
         reflect-padded at the bottom/right and cropped back."""
+        return self._run(content, params, None, {})
+
+    def with_stats(self, content: tf.Tensor, params: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """As `__call__`, and also every norm layer's per-channel mean and (biased) variance
+        over the frame, as used: [N, 2*sum(C)], all means then all variances (the layout
+        of `norm_params`). They are over the frame padded to a multiple of 4."""
+        seen: dict = {}
+        out = self._run(content, params, None, seen)
+        means = [seen[i][0][:, 0, 0, :] for i in range(len(self.norm_channels))]
+        variances = [seen[i][1][:, 0, 0, :] for i in range(len(self.norm_channels))]
+        return out, tf.concat(means + variances, axis=1)
+
+    def frozen(self, content: tf.Tensor, params: tf.Tensor, stats: tf.Tensor) -> tf.Tensor:
+        """As `__call__`, with every norm layer normalising by `stats` (from `with_stats`
+        on a full frame) instead of the content's own statistics. On a crop of that frame
+        whose offset is a multiple of 4, the output 64 px or more inside the crop's edges
+        (and everywhere along edges it shares with the frame) equals the full frame's."""
+        return self._run(content, params, stats, {})
+
+    def _run(
+        self, content: tf.Tensor, params: tf.Tensor, frozen: tf.Tensor | None, seen: dict
+    ) -> tf.Tensor:
         h, w = tf.shape(content)[1], tf.shape(content)[2]
         ph, pw = (-h) % 4, (-w) % 4
         x = tf.pad(content, [[0, 0], [0, ph], [0, pw], [0, 0]], mode="REFLECT")
         layers = iter(self.layers)
         for _ in range(self.n_contract):
-            x = self._layer(x, next(layers), params)
+            x = self._layer(x, next(layers), params, frozen, seen)
         for _ in range(self.n_residual):
-            y = self._layer(x, next(layers), params)
-            x = x + self._layer(y, next(layers), params)
+            y = self._layer(x, next(layers), params, frozen, seen)
+            x = x + self._layer(y, next(layers), params, frozen, seen)
         for L in layers:
-            x = self._layer(x, L, params)
+            x = self._layer(x, L, params, frozen, seen)
         return x[:, :h, :w, :]
 
 
@@ -203,11 +240,17 @@ def _spec(shape: list[int | None]) -> tf.TensorSpec:
     return tf.TensorSpec(shape, tf.float32)
 
 
+STATS = _spec([None, None])  # [N, 2*sum(C)]: per-norm means then variances
+
+
 class MagentaHubModule(tf.Module):
     """What the cache exports for the arbitrary-style network. Signatures
     `predict_style(style)`, `transform(content, bottleneck)`, `serving_default(content,
     style)`, and `__call__(content, style) -> [image]`: the calling convention of TF Hub's
-    magenta/arbitrary-image-stylization-v1-256, so `tensorflow_hub.load` serves both."""
+    magenta/arbitrary-image-stylization-v1-256, so `tensorflow_hub.load` serves both.
+    Also `transform_stats(content, bottleneck) -> (image, stats)` and
+    `transform_frozen(content, bottleneck, stats) -> image` (Transformer.with_stats and
+    .frozen) for exact crops."""
 
     def __init__(self, predictor: Predictor, transformer: Transformer):
         super().__init__(name="magenta")
@@ -223,6 +266,16 @@ class MagentaHubModule(tf.Module):
         params = self.transformer.norm_params(tf.reshape(bottleneck, [-1, 100]))
         return self.transformer(content, params)
 
+    @tf.function(input_signature=[_spec([None, None, None, 3]), _spec([None, 1, 1, 100])])
+    def transform_stats(self, content: tf.Tensor, bottleneck: tf.Tensor) -> tuple:
+        params = self.transformer.norm_params(tf.reshape(bottleneck, [-1, 100]))
+        return self.transformer.with_stats(content, params)
+
+    @tf.function(input_signature=[_spec([None, None, None, 3]), _spec([None, 1, 1, 100]), STATS])
+    def transform_frozen(self, content: tf.Tensor, bottleneck: tf.Tensor, stats: tf.Tensor):
+        params = self.transformer.norm_params(tf.reshape(bottleneck, [-1, 100]))
+        return self.transformer.frozen(content, params, stats)
+
     @tf.function(input_signature=[_spec([None, None, None, 3]), _spec([None, None, None, 3])])
     def serving_default(self, content: tf.Tensor, style: tf.Tensor) -> dict:
         return {"output_0": self.transform(content, self.predict_style(style))}
@@ -233,7 +286,8 @@ class MagentaHubModule(tf.Module):
 
 
 class PresetModule(tf.Module):
-    """What the cache exports for the 26 presets: `transform(content, style_weights[N,26])`."""
+    """What the cache exports for the 26 presets: `transform(content, style_weights[N,26])`,
+    and `transform_stats` / `transform_frozen` as on MagentaHubModule."""
 
     def __init__(self, transformer: Transformer):
         super().__init__(name="presets")
@@ -242,3 +296,11 @@ class PresetModule(tf.Module):
     @tf.function(input_signature=[_spec([None, None, None, 3]), _spec([None, 26])])
     def transform(self, content: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
         return self.transformer(content, self.transformer.norm_params(weights))
+
+    @tf.function(input_signature=[_spec([None, None, None, 3]), _spec([None, 26])])
+    def transform_stats(self, content: tf.Tensor, weights: tf.Tensor) -> tuple:
+        return self.transformer.with_stats(content, self.transformer.norm_params(weights))
+
+    @tf.function(input_signature=[_spec([None, None, None, 3]), _spec([None, 26]), STATS])
+    def transform_frozen(self, content: tf.Tensor, weights: tf.Tensor, stats: tf.Tensor):
+        return self.transformer.frozen(content, self.transformer.norm_params(weights), stats)

@@ -5,40 +5,37 @@ frame size never retraces.
 Contract: frames are RGB uint8 HxWx3 in, RGB uint8 HxWx3 out (same size); internally
 float32 RGB in [0, 1], NHWC.
 
-Three model kinds share one interface (`style_rep(image)` and `transform(content, rep)`):
-- "magenta": our cached Hub-format model, or any model with `predict_style`/`transform`
-  signatures. The representation is the 100-d bottleneck; blends and strength are
-  weighted sums of bottlenecks (Magenta's identity interpolation).
-- "combined": a Hub model with only `model(content, style)[0]` (e.g. the real
-  tfhub.dev handle). The representation is the preprocessed 256x256 style image; strength
-  falls back to blending pixels with the content, and blends are refused.
-- "presets": the 26-style network; the representation is the 26 preset weights; strength
-  blends pixels (the network has no identity style).
+The model kinds (magenta, combined, presets) are the registry in models.kinds: each
+says its representation, transform, export and strength mode, so nothing here branches on
+a kind's name. Preset specs go to the "presets" kind; style images to the image slot,
+our cached "magenta" model unless a --hub-handle stands in for it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from models import cache
+from models import cache, kinds
 from models.atomic import atomic_path
 from models.device import DevicePlan, plan_device, visible_gpus
 from models.errors import UserError
 from models.images import load_image
-from models.styles import NUM_PRESETS, StyleSpec, parse_style
+from models.kinds import BOTTLENECK, PIXELS, STYLE_SIZE, ModelKind
+from models.styles import StyleSpec, parse_style
 from models.tf_runtime import import_tensorflow
 
 tf = import_tensorflow()
 
-STYLE_SIZE = 256
+IMAGE_SLOT = "magenta"  # the kind style images go to, unless a --hub-handle replaces it
 CONTENT_BOTTLENECK_EVERY = 15  # frames between refreshes of the content's own bottleneck
 
 
@@ -55,25 +52,61 @@ def preprocess_style(rgb: np.ndarray) -> np.ndarray:
     return cv2.blur(f, (3, 3), borderType=cv2.BORDER_REPLICATE)[None]
 
 
-@dataclass
-class _Model:
-    kind: str  # magenta | combined | presets
-    module: object
-    model_id: str  # keys the on-disk style cache
-
-    def rep_spec(self) -> tf.TensorSpec:
-        shape = {"magenta": [1, 1, 1, 100], "combined": [1, STYLE_SIZE, STYLE_SIZE, 3]}
-        return tf.TensorSpec(shape.get(self.kind, [1, NUM_PRESETS]), tf.float32)
-
-    def transform(self, content: tf.Tensor, rep: tf.Tensor) -> tf.Tensor:
-        if self.kind == "combined":
-            return self.module(content, rep)[0]
-        return self.module.transform(content, rep)
+FRAME, STATS, REGIONS = "frame", "stats", "regions"  # the per-frame functions
+_CALLS = {FRAME: "transform", STATS: "transform_stats", REGIONS: "transform_frozen"}
+# Region window sizes per axis (multiples of 4), capped at the frame: a few shapes for XLA
+# to compile instead of one per box size. Fine steps while margins dominate, coarser above.
+REGION_SIZES = (128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024)
 
 
-def _hub_models(hub_handle: str | None) -> dict[str, _Model]:
+@dataclass(frozen=True)
+class NormStats:
+    """Every instance norm's per-channel mean and variance on one full frame, with what
+    the frame was stylized with. Opaque to callers: made by `Stylizer.stylize_with_stats`,
+    consumed by `Stylizer.stylize_regions`."""
+
+    values: np.ndarray = field(repr=False)  # [1, 2*sum(C)]: all means, then all variances
+    model: ModelKind = field(repr=False)
+    rep: np.ndarray = field(repr=False)  # the representation used (bottleneck strength in)
+    style_index: int
+    strength: float
+    preserve_color: bool
+    frame_shape: tuple[int, ...]  # (H, W)
+
+
+def region_window(
+    lo: int, hi: int, margin: int, limit: int, sizes: Sequence[int]
+) -> tuple[int, int]:
+    """Start and length, along one axis of the network's domain (`limit` px, a multiple of
+    4), of the window that holds [lo, hi) with `margin` px of context each side: clipped
+    at the domain's ends, started on a multiple of 4, and enlarged (backwards near the
+    far end) to the smallest of `sizes` that fits, or to the whole axis."""
+    start = max(0, lo - margin) // 4 * 4
+    need = min(limit, hi + margin) - start
+    n = next((s for s in sizes if s >= need), -(-need // 256) * 256)
+    n = min(n, limit)
+    return min(start, limit - n), n
+
+
+def _check_frame(image: np.ndarray) -> None:
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected RGB uint8 HxWx3, got {image.dtype} {image.shape}")
+
+
+def _check_box(box: Sequence[int], w: int, h: int) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = (int(v) for v in box)
+    if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+        raise ValueError(f"box {tuple(box)} is empty or outside the {w}x{h} frame")
+    return x0, y0, x1, y1
+
+
+def _to_uint8(out: np.ndarray) -> np.ndarray:
+    return (np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def _hub_models(hub_handle: str | None) -> dict[str, ModelKind]:
     """The user's --hub-handle model, standing in for our cached arbitrary-style one."""
-    models: dict[str, _Model] = {}
+    models: dict[str, ModelKind] = {}
     if hub_handle is None:
         return models
     import tensorflow_hub as hub
@@ -86,19 +119,13 @@ def _hub_models(hub_handle: str | None) -> dict[str, _Model]:
             f"--hub-handle {hub_handle}: cannot load it ({first}); give a SavedModel folder "
             "or a TF Hub URL with the Magenta calling convention (needs network access)"
         ) from None
-    kind = (
-        "magenta"
-        if hasattr(module, "predict_style") and hasattr(module, "transform")
-        else "combined"
-    )
-    if kind == "combined" and not callable(module):
+    model = kinds.hub_kind(module, hub_handle)
+    if model is None:
         raise UserError(
             f"--hub-handle {hub_handle}: the model has neither predict_style/transform nor a "
             "__call__(content, style); it is not a Magenta-style stylization model"
         )
-    models["magenta"] = _Model(
-        kind, module, "hub-" + hashlib.sha256(hub_handle.encode()).hexdigest()[:16]
-    )
+    models[IMAGE_SLOT] = model
     return models
 
 
@@ -108,9 +135,7 @@ class Stylizer:
     between frames, and switching style costs nothing (all representations are computed
     at construction)."""
 
-    # No state between frames: the pipeline may run two at once (TensorFlow releases the
-    # GIL; on 2 cores two calls side by side beat one call's own threads).
-    max_in_flight = 2
+    max_in_flight = 2  # no per-frame state: the pipeline may run two frames at once
 
     def __init__(
         self,
@@ -133,10 +158,13 @@ class Stylizer:
         self.specs = specs
         self.style_names = [s.name for s in specs]
         self._reps = [self._rep_for(s) for s in specs]
-        self._fns: dict[tuple[str, bool], tf.types.experimental.GenericFunction] = {}
+        self._fns: dict[tuple[str, str, bool], tf.types.experimental.GenericFunction] = {}
         self._compiled: set[tuple] = set()
         self._compiling: dict[tuple, threading.Thread] = {}
-        self.trace_count = 0  # Python-side traces of the per-frame function (tests read it)
+        self._compile_lock = threading.Lock()
+        self.traces: Counter[str] = Counter()  # Python-side traces per function (tests)
+        self.region_sizes: tuple[int, ...] = REGION_SIZES
+        self.region_shapes: set[tuple[int, int]] = set()  # window shapes run (XLA compiles)
         self.style_index = 0
         self.strength = strength
         self.preserve_color = preserve_color
@@ -164,30 +192,16 @@ class Stylizer:
     def style_index(self, value: int) -> None:
         self._style_index = int(value) % len(self.specs)
 
-    def _model(self, kind: str) -> _Model:
-        if kind not in self._models:
-            self._models[kind] = _Model(kind, cache.load(kind), kind)
-        return self._models[kind]
+    def _model(self, slot: str) -> ModelKind:
+        if slot not in self._models:
+            self._models[slot] = kinds.create(slot, cache.load(slot))
+        return self._models[slot]
 
-    def _rep_for(self, spec: StyleSpec) -> tuple[_Model, np.ndarray]:
-        if spec.is_preset:
-            model = self._model("presets")
-            w = np.zeros((1, NUM_PRESETS), np.float32)
-            for item in spec.items:
-                w[0, item.preset] = item.weight
-            return model, w
-        model = self._model("magenta")
-        if model.kind == "combined" and len(spec.items) > 1:
-            raise UserError(
-                f"style '{spec.text}': this --hub-handle model has no predict_style signature, "
-                "so styles cannot be blended; give one style image"
-            )
-        reps = [
-            item.weight * self.style_rep_from_file(model, Path(item.source)) for item in spec.items
-        ]
-        return model, np.sum(reps, axis=0).astype(np.float32)
+    def _rep_for(self, spec: StyleSpec) -> tuple[ModelKind, np.ndarray]:
+        model = self._model("presets" if spec.is_preset else IMAGE_SLOT)
+        return model, model.style_rep(spec, lambda p: self.style_rep_from_file(model, p))
 
-    def style_rep_from_file(self, model: _Model, path: Path) -> np.ndarray:
+    def style_rep_from_file(self, model: ModelKind, path: Path) -> np.ndarray:
         """Representation of a style image, cached in memory and on disk by the sha256 of
         the file's bytes (and the model)."""
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -207,54 +221,61 @@ class Stylizer:
         _REP_MEMORY[key] = rep
         return rep
 
-    def _compute_rep(self, model: _Model, rgb: np.ndarray) -> np.ndarray:
-        style = preprocess_style(rgb)
-        if model.kind == "combined":
-            return style
-        with tf.device(self.plan.device):
-            return model.module.predict_style(tf.constant(style)).numpy()
+    def _compute_rep(self, model: ModelKind, rgb: np.ndarray) -> np.ndarray:
+        return model.rep_from_style(preprocess_style(rgb), self.plan.device)
 
     # --- frames ---------------------------------------------------------------------------
 
-    def _fn(self, model: _Model, jit: bool) -> tf.types.experimental.GenericFunction:
-        key = (model.kind, jit)
+    def _fn(self, model: ModelKind, purpose: str, jit: bool) -> Any:
+        key = (model.kind, purpose, jit)
         if key not in self._fns:
+            call = getattr(model, _CALLS[purpose])
 
-            def per_frame(content: tf.Tensor, rep: tf.Tensor) -> tf.Tensor:
-                self.trace_count += 1  # runs only while tracing
-                return model.transform(content, rep)
+            def traced(content: tf.Tensor, rep: tf.Tensor, stats: tf.Tensor | None = None):
+                self.traces[purpose] += 1  # runs only while tracing
+                return call(content, rep) if stats is None else call(content, rep, stats)
 
+            # None height and width: a new frame or crop size never retraces.
+            signature = [tf.TensorSpec([1, None, None, 3], tf.float32), model.rep_spec()]
+            if purpose == REGIONS:
+                signature.append(tf.TensorSpec([1, None], tf.float32))
             self._fns[key] = tf.function(
-                per_frame,
-                input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32), model.rep_spec()],
-                jit_compile=jit,
-                reduce_retracing=True,
+                traced, input_signature=signature, jit_compile=jit, reduce_retracing=True
             )
         return self._fns[key]
 
-    def _pick(self, model: _Model, shape: tuple) -> tf.types.experimental.GenericFunction:
-        """The XLA function once it is compiled for this frame shape; until then the plain
-        one, while a background thread compiles (seconds per shape on a CPU), so the first
-        frames of a stream are not held up. Call with the lock held."""
+    @property
+    def trace_count(self) -> int:
+        """Python-side traces of the per-frame function (tests read it)."""
+        return self.traces[FRAME]
+
+    def _pick(
+        self, model: ModelKind, purpose: str, args: tuple[np.ndarray, ...]
+    ) -> tf.types.experimental.GenericFunction:
+        """The XLA function once it is compiled for these input shapes; until then the
+        plain one, while a background thread compiles (seconds per shape on a CPU), so the
+        first frames of a stream are not held up. Call with the lock held."""
         if not self.plan.jit_compile:
-            return self._fn(model, False)
-        key = (model.kind, shape)
+            return self._fn(model, purpose, False)
+        shape = args[0].shape
+        key = (model.kind, shape) if purpose == FRAME else (model.kind, purpose, shape)
         if key in self._compiled:
-            return self._fn(model, True)
+            return self._fn(model, purpose, True)
         if key not in self._compiling:
-            spec = model.rep_spec()
-            args = (tf.zeros(shape), tf.zeros(spec.shape, spec.dtype))
+            zeros = tuple(tf.zeros(np.shape(a), tf.float32) for a in args)
             # Not a daemon: a process that exits while XLA is still compiling crashes
             # (SIGSEGV) in TensorFlow's teardown, so exit waits for the compile instead.
             self._compiling[key] = threading.Thread(
-                target=self._compile, args=(model, key, *args), name="xla-compile"
+                target=self._compile, args=(model, purpose, key, zeros), name="xla-compile"
             )
             self._compiling[key].start()
-        return self._fn(model, False)
+        return self._fn(model, purpose, False)
 
-    def _compile(self, model: _Model, key: tuple, content: tf.Tensor, rep: tf.Tensor) -> None:
-        with tf.device(self.plan.device):
-            self._fn(model, True)(content, rep)
+    def _compile(self, model: ModelKind, purpose: str, key: tuple, args: tuple) -> None:
+        # One compile at a time: region buckets may ask for several shapes at once, and
+        # parallel XLA compiles would starve the frames being served meanwhile.
+        with self._compile_lock, tf.device(self.plan.device):
+            self._fn(model, purpose, True)(*args)
         self._compiled.add(key)
 
     def wait_compiled(self, timeout: float | None = None) -> None:
@@ -262,23 +283,142 @@ class Stylizer:
         for t in list(self._compiling.values()):
             t.join(timeout)
 
+    def _choose(self, content: np.ndarray) -> tuple[ModelKind, np.ndarray, float]:
+        """The current style's model, its rep with bottleneck strength applied, and the
+        strength. Call with the lock held."""
+        model, rep = self._reps[self.style_index]
+        w = self.strength
+        if w < 1.0 and model.strength_mode == BOTTLENECK:
+            rep = (1.0 - w) * self._content_bottleneck(model, content) + w * rep
+        return model, np.asarray(rep, np.float32), w
+
     def stylize_float(self, content: np.ndarray) -> np.ndarray:
         """[1,H,W,3] float32 RGB in [0,1] -> [1,H,W,3] float32 RGB in [0,1]."""
         # The lock covers the choices, not the network: two frames may be in flight
         # (file conversion runs two at once; TensorFlow releases the GIL).
         with self._lock:
-            model, rep = self._reps[self.style_index]
-            w = self.strength
-            if w < 1.0 and model.kind == "magenta":
-                rep = (1.0 - w) * self._content_bottleneck(model, content) + w * rep
-            fn = self._pick(model, content.shape)
+            model, rep, w = self._choose(content)
+            fn = self._pick(model, FRAME, (content, rep))
         with tf.device(self.plan.device):
-            out = fn(tf.constant(content), tf.constant(rep, tf.float32)).numpy()
-        if w < 1.0 and model.kind != "magenta":
+            out = fn(tf.constant(content), tf.constant(rep)).numpy()
+        if w < 1.0 and model.strength_mode == PIXELS:
             out = w * out + (1.0 - w) * content
         return out
 
-    def _content_bottleneck(self, model: _Model, content: np.ndarray) -> np.ndarray:
+    # --- frozen statistics: full frames that record them, regions that reuse them ----------
+
+    def stylize_with_stats_float(self, content: np.ndarray) -> tuple[np.ndarray, NormStats]:
+        """As `stylize_float`, and the frame's per-norm statistics (see NormStats). The
+        output is float32 [1,H,W,3] in [0,1], strength applied, colour not preserved."""
+        with self._lock:
+            model, rep, w = self._choose(content)
+            if not model.supports_stats():
+                raise UserError(
+                    "this --hub-handle model has no transform_stats/transform_frozen "
+                    "functions, so frames cannot be re-stylized by regions; use the built-in "
+                    "model (no --hub-handle) or stylize whole frames"
+                )
+            stats_info = (self.style_index, w, self.preserve_color)
+            fn = self._pick(model, STATS, (content, rep))
+        with tf.device(self.plan.device):
+            out, values = fn(tf.constant(content), tf.constant(rep))
+        out = out.numpy()
+        if w < 1.0 and model.strength_mode == PIXELS:
+            out = w * out + (1.0 - w) * content
+        index, strength, preserve = stats_info
+        stats = NormStats(
+            values.numpy(), model, rep, index, strength, preserve, tuple(content.shape[1:3])
+        )
+        return out, stats
+
+    def stylize_with_stats(self, image: np.ndarray) -> tuple[np.ndarray, NormStats]:
+        """RGB uint8 HxWx3 -> (stylized RGB uint8 HxWx3, NormStats): the full frame with
+        the current style, strength and preserve_color (exactly as `__call__`), and the
+        per-norm statistics that `stylize_regions` needs to re-stylize parts of later
+        frames of the same size. The stats record the style index, strength and
+        preserve_color they were made with (`stats_are_current` compares them)."""
+        _check_frame(image)
+        out, stats = self.stylize_with_stats_float(image[None].astype(np.float32) / 255.0)
+        rgb = _to_uint8(out[0])
+        return (preserve_colors(image, rgb) if stats.preserve_color else rgb), stats
+
+    def stats_are_current(self, stats: NormStats) -> bool:
+        """Whether style, strength and preserve_color are still those `stats` were made
+        with (if not, a full frame is due: regions would paste the old look)."""
+        return (stats.style_index, stats.strength, stats.preserve_color) == (
+            self.style_index,
+            self.strength,
+            self.preserve_color,
+        ) and stats.model is self._reps[self.style_index][0]
+
+    def stylize_regions_float(
+        self,
+        image: np.ndarray,
+        boxes: Sequence[tuple[int, int, int, int]],
+        stats: NormStats,
+        margin: int = 64,
+    ) -> list[np.ndarray]:
+        """As `stylize_regions`, but float32 [y1-y0, x1-x0, 3] in [0, 1] per box, strength
+        applied, colour not preserved."""
+        _check_frame(image)
+        h, w = image.shape[:2]
+        if (h, w) != stats.frame_shape:
+            raise ValueError(f"stats are of a {stats.frame_shape} frame, got {(h, w)}")
+        # The network's domain: the frame reflect-padded to a multiple of 4 at the
+        # bottom/right, as the transformer pads it; windows start on multiples of 4 so the
+        # two stride-2 convs see the full frame's sampling grid.
+        content = image.astype(np.float32) / 255.0
+        domain = np.pad(content, [(0, -h % 4), (0, -w % 4), (0, 0)], mode="reflect")
+        model, rep, sw = stats.model, stats.rep, stats.strength
+        rep_t, stats_t = tf.constant(rep), tf.constant(stats.values)
+        outs = []
+        for box in boxes:
+            x0, y0, x1, y1 = _check_box(box, w, h)
+            wy, wh = region_window(y0, y1, margin, domain.shape[0], self.region_sizes)
+            wx, ww = region_window(x0, x1, margin, domain.shape[1], self.region_sizes)
+            crop = domain[None, wy : wy + wh, wx : wx + ww]
+            with self._lock:
+                self.region_shapes.add((wh, ww))
+                fn = self._pick(model, REGIONS, (crop, rep, stats.values))
+            with tf.device(self.plan.device):
+                out = fn(tf.constant(crop), rep_t, stats_t).numpy()[0]
+            out = out[y0 - wy : y1 - wy, x0 - wx : x1 - wx]
+            if sw < 1.0 and model.strength_mode == PIXELS:
+                out = sw * out + (1.0 - sw) * content[y0:y1, x0:x1]
+            outs.append(out)
+        return outs
+
+    def stylize_regions(
+        self,
+        image: np.ndarray,
+        boxes: Sequence[tuple[int, int, int, int]],
+        stats: NormStats,
+        margin: int = 64,
+    ) -> list[np.ndarray]:
+        """Re-stylize boxes (x0, y0, x1, y1), pixel coordinates, x1/y1 exclusive, of an RGB
+        uint8 HxWx3 frame with the per-norm statistics of an earlier full frame of the
+        same size (`stylize_with_stats`); returns each box's stylized RGB uint8
+        [y1-y0, x1-x0, 3], in order.
+
+        Style, strength and preserve_color are those recorded in `stats`, so the boxes
+        match the full frame they will be pasted into. Each box is run with `margin` px of
+        context around it (clipped at the frame's borders, where the network's own reflect
+        padding makes borders exact), enlarged to one of a few bucketed window sizes
+        (`region_sizes`, capped at the frame) so XLA compiles per bucket, not per box.
+        With margin 64 a box equals the full frame's output (to float rounding); smaller
+        margins cost less but err near the box's inner edges (48: about 0.003 on a photo,
+        up to 0.03 on harsh noise; 32: 0.04 and more; DESIGN.md)."""
+        floats = self.stylize_regions_float(image, boxes, stats, margin)
+        outs = []
+        for box, out in zip(boxes, floats, strict=True):
+            rgb = _to_uint8(out)
+            if stats.preserve_color:
+                x0, y0, x1, y1 = box
+                rgb = preserve_colors(image[y0:y1, x0:x1], rgb)
+            outs.append(rgb)
+        return outs
+
+    def _content_bottleneck(self, model: ModelKind, content: np.ndarray) -> np.ndarray:
         # The content's own style changes slowly along a video: refresh it every few frames
         # rather than running the predictor on every one.
         if self._content_rep is None or self._frames_since_content >= CONTENT_BOTTLENECK_EVERY:
@@ -307,10 +447,8 @@ class Stylizer:
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """RGB uint8 HxWx3 -> stylized RGB uint8 HxWx3 of the same size."""
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"expected RGB uint8 HxWx3, got {image.dtype} {image.shape}")
-        out = self.stylize_float(image[None].astype(np.float32) / 255.0)[0]
-        rgb = (np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        _check_frame(image)
+        rgb = _to_uint8(self.stylize_float(image[None].astype(np.float32) / 255.0)[0])
         return preserve_colors(image, rgb) if self.preserve_color else rgb
 
 

@@ -1,0 +1,219 @@
+"""The model kinds, a registry of small classes keyed by name (as rembg's sessions are).
+
+A kind wraps a loaded module and says everything the stylizer and the cache need to know
+about it, so neither branches on kind strings:
+- `rep_shape`: the style representation fed to the per-frame function;
+- `transform(content, rep)`: float32 RGB [1,H,W,3] in [0,1] -> the same, stylized;
+- `rep_from_style(style)` / `style_rep(spec, image_rep)`: how a style becomes a rep;
+- `export(dest)`: how the cached kinds are converted into a SavedModel (`sources` names
+  the pinned files they come from; a kind without sources is never cached);
+- `strength_mode`: BOTTLENECK (interpolate the rep with the content's own, Magenta's
+  identity interpolation) or PIXELS (blend the output with the content).
+
+No TensorFlow at import: `stylize-video models list` reads the registry through the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from models.errors import UserError
+from models.styles import NUM_PRESETS, StyleSpec
+
+STYLE_SIZE = 256
+BOTTLENECK = "bottleneck"  # strength interpolates the rep with the content's own
+PIXELS = "pixels"  # strength blends the stylized pixels with the content
+
+KINDS: dict[str, type[ModelKind]] = {}
+
+
+def register(cls: type[ModelKind]) -> type[ModelKind]:
+    KINDS[cls.name] = cls
+    return cls
+
+
+def model_kind(name: str) -> type[ModelKind]:
+    """The kind class registered as `name`; a clear error for anything else."""
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise UserError(f"unknown model kind '{name}'; known: {', '.join(KINDS)}") from None
+
+
+def create(name: str, module: Any, model_id: str | None = None) -> ModelKind:
+    """Wrap a loaded module in the kind registered as `name`."""
+    return model_kind(name)(module, model_id)
+
+
+def cached_kinds() -> dict[str, type[ModelKind]]:
+    """The kinds the cache converts and `stylize-video models` lists."""
+    return {n: k for n, k in KINDS.items() if k.sources}
+
+
+def _tf() -> Any:
+    from models.tf_runtime import import_tensorflow
+
+    return import_tensorflow()
+
+
+class ModelKind:
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    sources: ClassVar[tuple[str, ...]] = ()
+    rep_shape: ClassVar[tuple[int, ...]]
+    strength_mode: ClassVar[str]
+    blends: ClassVar[bool] = True  # whether several styles may be mixed in one rep
+
+    def __init__(self, module: Any, model_id: str | None = None):
+        self.module = module
+        self.model_id = model_id or self.name  # keys the on-disk style cache
+
+    @property
+    def kind(self) -> str:
+        return self.name
+
+    def rep_spec(self) -> Any:
+        return _tf().TensorSpec(self.rep_shape, _tf().float32)
+
+    def transform(self, content: Any, rep: Any) -> Any:
+        return self.module.transform(content, rep)
+
+    def supports_stats(self) -> bool:
+        """Whether the module has `transform_stats`/`transform_frozen` (our cached models
+        since cache format 3; not a combined-only --hub-handle model)."""
+        return hasattr(self.module, "transform_stats") and hasattr(self.module, "transform_frozen")
+
+    def transform_stats(self, content: Any, rep: Any) -> tuple[Any, Any]:
+        """(image, per-norm stats [1, 2*sum(C)]) of a full frame."""
+        return self.module.transform_stats(content, rep)
+
+    def transform_frozen(self, content: Any, rep: Any, stats: Any) -> Any:
+        """The transform of a crop with the full frame's per-norm stats frozen."""
+        return self.module.transform_frozen(content, rep, stats)
+
+    def rep_from_style(self, style: np.ndarray, device: str) -> np.ndarray:
+        """[1,256,256,3] preprocessed style image -> this kind's representation."""
+        raise NotImplementedError(f"model kind '{self.name}' takes no style images")
+
+    def style_rep(self, spec: StyleSpec, image_rep: Callable[[Path], np.ndarray]) -> np.ndarray:
+        """A style spec's representation: the weighted sum of its items' reps, each from
+        `image_rep(path)` (the stylizer's cached call of `rep_from_style`)."""
+        if not self.blends and len(spec.items) > 1:
+            raise UserError(
+                f"style '{spec.text}': this --hub-handle model has no predict_style signature, "
+                "so styles cannot be blended; give one style image"
+            )
+        reps = [item.weight * image_rep(Path(item.source)) for item in spec.items]
+        return np.sum(reps, axis=0).astype(np.float32)
+
+    @classmethod
+    def accepts(cls, module: Any) -> bool:
+        """Whether a user's --hub-handle module has this kind's calling convention."""
+        return False
+
+    @classmethod
+    def export(cls, dest: Path) -> None:
+        raise NotImplementedError(f"model kind '{cls.name}' is not cached")
+
+
+@register
+class MagentaKind(ModelKind):
+    """Our cached Hub-format model, or any model with `predict_style`/`transform`. The rep
+    is the 100-d bottleneck; blends and strength are weighted sums of bottlenecks."""
+
+    name = "magenta"
+    description = (
+        "Magenta arbitrary image stylization (Ghiasi et al. 2017), TF Hub calling convention"
+    )
+    sources = ("magenta-predict", "magenta-transform")
+    rep_shape = (1, 1, 1, 100)
+    strength_mode = BOTTLENECK
+
+    def rep_from_style(self, style: np.ndarray, device: str) -> np.ndarray:
+        tf = _tf()
+        with tf.device(device):
+            return self.module.predict_style(tf.constant(style)).numpy()
+
+    @classmethod
+    def accepts(cls, module: Any) -> bool:
+        return hasattr(module, "predict_style") and hasattr(module, "transform")
+
+    @classmethod
+    def export(cls, dest: Path) -> None:
+        tf = _tf()
+        from models import onnx_weights as ow
+        from models.networks import MagentaHubModule, Predictor, Transformer
+
+        module = MagentaHubModule(
+            Predictor(ow.read_magenta_predictor()), Transformer(ow.read_magenta_transformer())
+        )
+        signatures = {
+            "serving_default": module.serving_default,
+            "predict_style": module.predict_style,
+            "transform": module.transform,
+        }
+        tf.saved_model.save(module, str(dest), signatures=signatures)
+
+
+@register
+class CombinedKind(ModelKind):
+    """A Hub model with only `model(content, style)[0]` (e.g. the real tfhub.dev handle).
+    The rep is the preprocessed 256x256 style image; strength blends pixels with the
+    content, and blends of styles are refused."""
+
+    name = "combined"
+    rep_shape = (1, STYLE_SIZE, STYLE_SIZE, 3)
+    strength_mode = PIXELS
+    blends = False
+
+    def transform(self, content: Any, rep: Any) -> Any:
+        return self.module(content, rep)[0]
+
+    def rep_from_style(self, style: np.ndarray, device: str) -> np.ndarray:
+        return style
+
+    @classmethod
+    def accepts(cls, module: Any) -> bool:
+        return callable(module)
+
+
+@register
+class PresetKind(ModelKind):
+    """The 26-style network; the rep is the 26 preset weights; strength blends pixels (the
+    network has no identity style)."""
+
+    name = "presets"
+    description = "26 built-in styles (Dumoulin et al. 2017)"
+    sources = ("multistyle26",)
+    rep_shape = (1, NUM_PRESETS)
+    strength_mode = PIXELS
+
+    def style_rep(self, spec: StyleSpec, image_rep: Callable[[Path], np.ndarray]) -> np.ndarray:
+        w = np.zeros(self.rep_shape, np.float32)
+        for item in spec.items:
+            w[0, item.preset] = item.weight
+        return w
+
+    @classmethod
+    def export(cls, dest: Path) -> None:
+        tf = _tf()
+        from models import onnx_weights as ow
+        from models.networks import PresetModule, Transformer
+
+        module = PresetModule(Transformer(ow.read_multistyle()))
+        tf.saved_model.save(module, str(dest), signatures={"transform": module.transform})
+
+
+def hub_kind(module: Any, handle: str) -> ModelKind | None:
+    """The kind whose calling convention a --hub-handle module has (Magenta's two
+    signatures first), or None."""
+    model_id = "hub-" + hashlib.sha256(handle.encode()).hexdigest()[:16]
+    for cls in (MagentaKind, CombinedKind):
+        if cls.accepts(module):
+            return cls(module, model_id)
+    return None

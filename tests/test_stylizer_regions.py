@@ -1,0 +1,215 @@
+"""Exact partial re-stylization: per-norm statistics recorded on a full frame and frozen on
+crops. Inside a 64 px margin the crop's output equals the full frame's, on both networks,
+at every border and corner; bucketed windows bound the shapes XLA compiles."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from models.errors import UserError
+
+PRESET, MAGENTA = 0, 1  # style indexes of the shared stylizer
+NETS = {"presets": PRESET, "magenta": MAGENTA}
+
+
+def textured(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """RGB uint8 with detail at every scale (noise blurred at two radii, stripes), so each
+    crop's own statistics differ from the frame's."""
+    r = np.random.default_rng(seed)
+    fine = cv2.GaussianBlur(r.random((h, w, 3)).astype(np.float32), (0, 0), 1.5)
+    coarse = cv2.GaussianBlur(r.random((h, w, 3)).astype(np.float32), (0, 0), 12)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    stripes = 0.5 + 0.5 * np.sin((x * 0.7 + y * 0.3) / 3.0)[..., None]
+    img = 0.35 * fine / fine.max() + 0.45 * coarse / coarse.max() + 0.2 * stripes
+    img = (img - img.min()) / (img.max() - img.min())
+    return (img * 255).astype(np.uint8)
+
+
+def boxes_everywhere(h: int, w: int) -> list[tuple[int, int, int, int]]:
+    """Corners, edge midpoints, the centre, a full-width strip and the whole frame."""
+    bw, bh = 40, 32
+    xs = {"l": (0, bw), "c": (w // 2 - 20, w // 2 + 21), "r": (w - bw, w)}
+    ys = {"t": (0, bh), "c": (h // 2 - 15, h // 2 + 18), "b": (h - bh, h)}
+    boxes = [(x0, y0, x1, y1) for (y0, y1) in ys.values() for (x0, x1) in xs.values()]
+    return [*boxes, (0, h // 2 - 8, w, h // 2 + 8), (0, 0, w, h)]
+
+
+@pytest.fixture(scope="module")
+def stylizer(style_png, magenta_module, preset_module):
+    from models.stylizer import load_stylizer
+
+    return load_stylizer(["preset:7", str(style_png)], jit_compile=False)
+
+
+def _full(stylizer, frame: np.ndarray):
+    return stylizer.stylize_with_stats_float(frame[None].astype(np.float32) / 255.0)
+
+
+@pytest.mark.parametrize("size", [(192, 256), (190, 254)], ids=["192x256", "190x254"])
+@pytest.mark.parametrize("net", NETS)
+def test_crop_interiors_equal_the_full_frame_at_margin_64(stylizer, net, size):
+    stylizer.style_index = NETS[net]
+    frame = textured(*size, seed=1)
+    full, stats = _full(stylizer, frame)
+    boxes = boxes_everywhere(*size)
+    stylizer.region_shapes.clear()
+    outs = stylizer.stylize_regions_float(frame, boxes, stats, margin=64)
+    for box, out in zip(boxes, outs, strict=True):
+        x0, y0, x1, y1 = box
+        assert out.shape == (y1 - y0, x1 - x0, 3)
+        assert np.abs(out - full[0, y0:y1, x0:x1]).max() <= 1e-4, box
+    # Meaningful only if most windows are true crops, smaller than the frame both ways.
+    domain = (-(-size[0] // 4) * 4, -(-size[1] // 4) * 4)
+    crops = [s for s in stylizer.region_shapes if s[0] < domain[0] and s[1] < domain[1]]
+    assert len(crops) >= 2
+
+
+@pytest.mark.parametrize("net", NETS)
+def test_the_crops_own_statistics_give_a_large_error(stylizer, net):
+    """The same window without frozen statistics: what the test above would catch."""
+    import tensorflow as tf
+
+    from models.stylizer import REGION_SIZES, region_window
+
+    stylizer.style_index = NETS[net]
+    frame = textured(192, 256, seed=2)
+    full, stats = _full(stylizer, frame)
+    x0, y0, x1, y1 = 110, 80, 150, 112
+    wy, wh = region_window(y0, y1, 64, 192, REGION_SIZES)
+    wx, wx_n = region_window(x0, x1, 64, 256, REGION_SIZES)
+    crop = frame[None, wy : wy + wh, wx : wx + wx_n].astype(np.float32) / 255.0
+    own = stats.model.transform(tf.constant(crop), tf.constant(stats.rep)).numpy()[0]
+    own = own[y0 - wy : y1 - wy, x0 - wx : x1 - wx]
+    frozen = stylizer.stylize_regions_float(frame, [(x0, y0, x1, y1)], stats)[0]
+    assert np.abs(frozen - full[0, y0:y1, x0:x1]).max() <= 1e-4
+    assert np.abs(own - full[0, y0:y1, x0:x1]).max() > 0.02
+
+
+def test_frozen_with_a_frames_own_stats_is_the_plain_transform(magenta_module, preset_module):
+    content = textured(64, 96, seed=3)[None].astype(np.float32) / 255.0
+    b = np.random.default_rng(0).standard_normal((1, 1, 1, 100)).astype(np.float32)
+    w = np.eye(26, dtype=np.float32)[3:4]
+    for module, rep, channels in ((magenta_module, b, 694), (preset_module, w, 990)):
+        out, stats = module.transform_stats(content, rep)
+        assert stats.shape == (1, channels)  # 2 x the channels of every norm layer
+        plain = module.transform(content, rep).numpy()
+        np.testing.assert_allclose(out.numpy(), plain, atol=1e-6)
+        again = module.transform_frozen(content, rep, stats).numpy()
+        np.testing.assert_allclose(again, plain, atol=1e-5)
+
+
+def test_restructured_network_records_the_plain_networks_statistics():
+    """Stats come from the same math on the fast path (space-to-depth, subpixel)."""
+    import tensorflow as tf
+
+    from models import onnx_weights as ow
+    from models.networks import Transformer
+
+    weights = ow.read_magenta_transformer()
+    fast, plain = Transformer(weights, fast=True), Transformer(weights, fast=False)
+    content = tf.constant(textured(48, 64, seed=4)[None].astype(np.float32) / 255.0)
+    params = fast.norm_params(tf.constant(np.random.default_rng(1).random((1, 100), np.float32)))
+    (out_f, st_f), (out_p, st_p) = (
+        fast.with_stats(content, params),
+        plain.with_stats(content, params),
+    )
+    np.testing.assert_allclose(st_f.numpy(), st_p.numpy(), atol=1e-4)
+    np.testing.assert_allclose(out_f.numpy(), out_p.numpy(), atol=1e-4)
+
+
+def test_bucketed_windows_bound_the_shapes_and_never_retrace(stylizer):
+    stylizer.style_index = PRESET
+    frame = textured(320, 384, seed=5)
+    _, stats = _full(stylizer, frame)
+    stylizer.region_shapes.clear()
+    traced = stylizer.traces["regions"]
+    sizes = [(10, 10), (13, 17), (20, 25), (31, 29), (40, 44), (50, 52)]
+    boxes = [(150, 140, 150 + bw, 140 + bh) for bw, bh in sizes]
+    outs = stylizer.stylize_regions(frame, boxes, stats)
+    assert [o.shape[:2] for o in outs] == [(bh, bw) for bw, bh in sizes]
+    assert len(stylizer.region_shapes) <= 3  # 6 box sizes, at most 3 windows to compile
+    assert stylizer.traces["regions"] - traced <= 1  # traced once ever, whatever the shape
+
+
+def test_region_window_is_aligned_holds_the_margin_and_stays_inside():
+    from models.stylizer import REGION_SIZES, region_window
+
+    r = np.random.default_rng(6)
+    for _ in range(2000):
+        limit = int(r.integers(16, 300)) * 4
+        lo = int(r.integers(0, limit - 1))
+        hi = int(r.integers(lo + 1, limit + 1))
+        margin = int(r.choice([0, 16, 48, 64]))
+        start, n = region_window(lo, hi, margin, limit, REGION_SIZES)
+        assert start % 4 == 0 and n % 4 == 0 and start >= 0 and start + n <= limit
+        assert start <= max(0, lo - margin) and start + n >= min(limit, hi + margin)
+        assert n in REGION_SIZES or n == limit or n % 256 == 0
+
+
+@pytest.mark.parametrize("net", NETS)
+def test_strength_and_preserve_color_apply_to_regions_as_to_frames(stylizer, net):
+    stylizer.style_index = NETS[net]
+    frame = (textured(192, 256, seed=7) * 0.5 + 60).astype(np.uint8)
+    stylizer.strength, stylizer.preserve_color = 0.5, True
+    stylizer.reset_content()
+    try:
+        full, stats = stylizer.stylize_with_stats(frame)
+        assert np.abs(full.astype(int) - stylizer(frame)).max() <= 1  # as a plain frame
+        stylizer.strength = 0.8  # regions keep the look the stats were made with
+        assert not stylizer.stats_are_current(stats)
+        boxes = boxes_everywhere(192, 256)[:9]
+        outs = stylizer.stylize_regions(frame, boxes, stats)
+        for (x0, y0, x1, y1), out in zip(boxes, outs, strict=True):
+            assert np.abs(out.astype(int) - full[y0:y1, x0:x1]).max() <= 1
+    finally:
+        stylizer.strength, stylizer.preserve_color = 1.0, False
+        stylizer.reset_content()
+    assert not stylizer.stats_are_current(stats)
+    _, fresh = stylizer.stylize_with_stats(frame)
+    assert stylizer.stats_are_current(fresh)
+
+
+def test_regions_refuse_a_different_frame_size_or_a_box_outside(stylizer):
+    stylizer.style_index = PRESET
+    frame = textured(64, 96)
+    _, stats = stylizer.stylize_with_stats(frame)
+    with pytest.raises(ValueError, match="stats"):
+        stylizer.stylize_regions(textured(64, 100), [(0, 0, 8, 8)], stats)
+    with pytest.raises(ValueError, match="box"):
+        stylizer.stylize_regions(frame, [(90, 0, 100, 8)], stats)
+
+
+def test_a_combined_only_model_cannot_give_statistics(stylizer):
+    from models import kinds
+
+    combined = kinds.create("combined", lambda c, s: [c])
+    assert not combined.supports_stats()
+    saved = stylizer._reps[MAGENTA]
+    stylizer._reps[MAGENTA] = (combined, np.zeros((1, 256, 256, 3), np.float32))
+    stylizer.style_index = MAGENTA
+    try:
+        with pytest.raises(UserError, match="hub-handle"):
+            stylizer.stylize_with_stats(textured(64, 64))
+    finally:
+        stylizer._reps[MAGENTA] = saved
+
+
+def test_xla_regions_equal_the_xla_full_frame(preset_module):
+    from models.stylizer import load_stylizer
+
+    s = load_stylizer(["preset:7"], jit_compile=True)
+    frame = textured(128, 224, seed=8)
+    content = frame[None].astype(np.float32) / 255.0
+    box = (90, 40, 130, 80)
+    s.stylize_with_stats_float(content)
+    s.wait_compiled()
+    full, stats = s.stylize_with_stats_float(content)  # now the XLA function
+    s.stylize_regions_float(frame, [box], stats)
+    s.wait_compiled()
+    assert {k[1] for k in s._compiled} == {"stats", "regions"}
+    assert s.region_shapes == {(128, 192)}  # a true crop of the 128x224 frame
+    out = s.stylize_regions_float(frame, [box], stats)[0]
+    x0, y0, x1, y1 = box
+    assert np.abs(out - full[0, y0:y1, x0:x1]).max() <= 1e-4
