@@ -237,13 +237,14 @@ class PatternScene:
     # --- motion -------------------------------------------------------------------------
 
     def camera(self, t: float) -> np.ndarray:
-        """2x3 affine canvas -> frame at time t: a slow pan (about 1.5 px per frame at
-        30 fps and 640x480) and a zoom breathing between 0.9x and 1.1x."""
+        """2x3 affine canvas -> frame at time t: a slow pan (up to about 1.3 px per frame
+        at 30 fps and 640x480) and a zoom breathing between 0.9x and 1.1x; the canvas is
+        large enough that the view never leaves it."""
         w, h = self.width, self.height
         zoom = 1.0 + 0.1 * math.sin(2 * math.pi * t / 17.0)
         k = zoom * 1.0 / 1.2  # 1.2 canvas pixels per frame pixel at zoom 1
-        cx = self.cw / 2 + 0.07 * w * math.sin(2 * math.pi * t / 11.0)
-        cy = self.ch / 2 + 0.05 * h * math.sin(2 * math.pi * t / 13.0 + 1.0)
+        cx = self.cw / 2 + 0.12 * w * math.sin(2 * math.pi * t / 10.0)
+        cy = self.ch / 2 + 0.07 * h * math.sin(2 * math.pi * t / 13.0 + 1.0)
         return np.array([[k, 0, w / 2 - k * cx], [0, k, h / 2 - k * cy]], np.float64)
 
     def _layers(self, t: float) -> list[_Layer]:
