@@ -300,7 +300,16 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 def _run_evaluate(a: argparse.Namespace) -> int:
     from realtime.jobs.evaluate import evaluate
 
-    return evaluate(a.source, a.stylized, plot=a.plot, as_json=a.json, flow=a.flow)
+    return evaluate(
+        a.source,
+        a.stylized,
+        plot=a.plot,
+        as_json=a.json,
+        flow=a.flow,
+        reference=a.reference,
+        style=a.style,
+        strength=a.strength,
+    )
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -309,7 +318,10 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         help="measure flicker: warping error of a stylized video against its source's flow",
         description="Warping error (Lai et al. 2018) of STYLIZED against the optical flow of "
         "SOURCE: occluded pixels and motion boundaries are left out, RGB in [0, 1]. Lower is "
-        "steadier; compare videos made from the same source.",
+        "steadier; compare videos made from the same source. With --reference or --style also "
+        "fidelity: each frame against a per-frame stylization of the same frame, per frame the "
+        "99th percentile of 16x16 patch errors, reported as mean and 99th percentile over "
+        "frames (lower is more faithful; catches smear, pasted blocks and drag).",
     )
     p.add_argument("source", metavar="SOURCE", help="the original video")
     p.add_argument("stylized", metavar="STYLIZED", help="the stylized video made from SOURCE")
@@ -321,6 +333,25 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         help="optical flow on the source: DIS preset or Farneback (default: medium)",
     )
     p.add_argument("--json", action="store_true", help="print JSON with per-pair values")
+    ref = p.add_mutually_exclusive_group()
+    ref.add_argument(
+        "--reference",
+        metavar="REF",
+        help="fidelity against REF: a per-frame stylized video of SOURCE at STYLIZED's size",
+    )
+    ref.add_argument(
+        "--style",
+        "-s",
+        metavar="SPEC",
+        help="fidelity against SOURCE stylized here frame by frame with SPEC (style image, "
+        "preset:N or a blend) at STYLIZED's size; loads the fast stylizer",
+    )
+    p.add_argument(
+        "--strength",
+        type=float,
+        default=1.0,
+        help="style strength of the --style reference, 0 to 1 (default 1)",
+    )
     p.set_defaults(func=_run_evaluate)
 
 

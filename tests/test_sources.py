@@ -320,3 +320,65 @@ def test_live_source_dispatch_and_paced_file_playback(clips, fake_cv2_capture):
     assert time.monotonic() - t0 > 1.0  # 1.2 s of video is not played faster
     assert 10 < len(frames) <= 30
     assert child_ffmpegs() == []
+
+
+def _bg_and_hand(i: int, w: int, h: int):
+    """Two consecutive pattern frames, the true background flow between them (from the
+    camera's affine) and the masks of the moving things."""
+    from realtime.sources.test_pattern import pattern_scene, render_pattern
+
+    scene = pattern_scene(w, h)
+    a, b = render_pattern(i, w, h, 30), render_pattern(i + 1, w, h, 30)
+    _, ma = scene.render(i / 30, masks=True)
+    _, mb = scene.render((i + 1) / 30, masks=True)
+    cam = [np.vstack([scene.camera(k / 30), [0, 0, 1]]) for k in (i, i + 1)]
+    t = cam[1] @ np.linalg.inv(cam[0])  # frame i pixel -> frame i+1 pixel
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    true = np.dstack(
+        [t[0, 0] * xx + t[0, 1] * yy + t[0, 2] - xx, t[1, 0] * xx + t[1, 1] * yy + t[1, 2] - yy]
+    )
+    return a, b, true, ma, mb
+
+
+@pytest.mark.parametrize("i", [40, 200])
+def test_dis_flow_follows_the_test_pattern(i):
+    """The pattern is textured everywhere: DIS flow on two consecutive frames recovers the
+    camera's pan and zoom on the background, and follows the hand, which moves on its own."""
+    import cv2
+
+    from realtime.flow import FlowEstimator, to_gray
+
+    w, h = 320, 240
+    a, b, true, ma, mb = _bg_and_hand(i, w, h)
+    flow = FlowEstimator("medium").calc(to_gray(a), to_gray(b))
+    moving = ma["hand"] | ma["objects"] | mb["hand"] | mb["objects"]
+    bg = ~cv2.dilate(moving.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool)
+    bg[:8], bg[-8:], bg[:, :8], bg[:, -8:] = False, False, False, False  # new content
+    bg[-30:, :100] = False  # the frame counter stays put
+    assert bg.mean() > 0.4
+    err = np.hypot(*(flow - true)[bg].T)
+    pan = np.hypot(*true[bg].T)
+    assert np.median(pan) > 0.4  # the camera does move between these frames
+    assert np.median(err) < 0.12 and np.percentile(err, 90) < 0.3
+    # the hand moves between the frames, and the flow inside it says by how much
+    ca, cb = np.argwhere(ma["hand"]).mean(0)[::-1], np.argwhere(mb["hand"]).mean(0)[::-1]
+    assert np.hypot(*(cb - ca)) > 1.0
+    inside = cv2.erode(ma["hand"].astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    hand_flow = np.median(flow[inside], axis=0)
+    assert np.hypot(*(hand_flow - (cb - ca))) < 0.6
+    assert np.hypot(*(hand_flow - np.median(flow[bg], axis=0))) > 1.0
+
+
+def test_test_pattern_at_any_size_and_texture_everywhere():
+    """Tiny sizes (tests use 16x16) work, and no part of a 640x480 frame is flat: flow has
+    texture to track in every 32x32 block."""
+    import cv2
+
+    from realtime.sources.test_pattern import render_pattern
+
+    for w, h in ((16, 16), (32, 24), (99, 71)):
+        assert render_pattern(3, w, h, 30).shape == (h, w, 3)
+    img = cv2.cvtColor(render_pattern(0, 640, 480, 30), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    lap = np.abs(cv2.Laplacian(cv2.GaussianBlur(img, (3, 3), 0), cv2.CV_32F))
+    blocks = lap.reshape(15, 32, 20, 32).mean(axis=(1, 3))
+    assert blocks.min() > 1.0

@@ -1,6 +1,13 @@
 """`stylize-video evaluate SOURCE STYLIZED`: the warping error of a stylized video against
 the optical flow of its source (DIS flow, occlusion and motion-boundary mask of
-DESIGN.md section 4), with a per-frame curve as a PNG and a JSON summary."""
+DESIGN.md section 4), with a per-frame curve as a PNG and a JSON summary.
+
+With ``--reference REF`` (a per-frame stylization of SOURCE at STYLIZED's size) or
+``--style SPEC`` (SOURCE is stylized here frame by frame with the fast stylizer) it also
+reports fidelity: per frame the 99th percentile of the 16x16 patch errors against that
+reference, then their mean and 99th percentile over the frames (realtime.metrics.Fidelity).
+Warping error alone rewards smear; fidelity catches pasted blocks, dissolved detail and
+drag."""
 
 from __future__ import annotations
 
@@ -15,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from models.errors import UserError
-from realtime.metrics import WarpingError
+from realtime.metrics import Fidelity, WarpingError
 
 
 def _open(path: str, size: int | None = None):
@@ -39,15 +46,21 @@ def _check_plot_path(plot: str) -> None:
 
 
 def write_plot(
-    path: str, errors: list[float], mean: float, title: str, reliable: list[float] | None = None
+    path: str,
+    errors: list[float],
+    mean: float,
+    title: str,
+    reliable: list[float] | None = None,
+    fidelity: Fidelity | None = None,
 ) -> None:
-    """Per-pair warping error curve as a PNG, written to a temp file and renamed."""
+    """Per-pair warping error curve as a PNG (and below it the per-frame fidelity when
+    given), written to a temp file and renamed."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(9, 3.6), dpi=110, layout="constrained")
+    fig = Figure(figsize=(9, 3.6 if fidelity is None else 6.4), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
+    ax = fig.add_subplot() if fidelity is None else fig.add_subplot(2, 1, 1)
     x = np.arange(1, len(errors) + 1)
     ax.plot(x, errors, lw=1.2, color="tab:blue", label="warping error (pair t-1, t)")
     ax.axhline(mean, color="tab:red", ls="--", lw=1, label=f"mean {mean:.5f}")
@@ -65,6 +78,31 @@ def write_plot(
         ax2.set_ylabel("reliable fraction", color="0.45")
     ax.legend(loc="upper left", fontsize=8)
     ax.set_title(title, fontsize=9)
+    if fidelity is not None:
+        values = fidelity.per_frame.get("", [])
+        fx = fig.add_subplot(2, 1, 2, sharex=ax)
+        fx.plot(
+            np.arange(len(values)),
+            values,
+            lw=1.2,
+            color="tab:green",
+            label="fidelity: 99th percentile of 16x16 patch errors",
+        )
+        fx.axhline(
+            fidelity.mean(), color="tab:red", ls="--", lw=1, label=f"mean {fidelity.mean():.4f}"
+        )
+        fx.axhline(
+            fidelity.p99(),
+            color="tab:purple",
+            ls=":",
+            lw=1,
+            label=f"p99 over frames {fidelity.p99():.4f}",
+        )
+        fx.set_xlabel("frame t")
+        fx.set_ylabel("patch error (RGB in [0, 1])")
+        fx.set_ylim(bottom=0)
+        fx.grid(alpha=0.3)
+        fx.legend(loc="upper left", fontsize=8)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".evaluate-", suffix=".png", dir=folder)
     os.close(fd)
@@ -76,18 +114,38 @@ def write_plot(
         raise
 
 
+def _per_frame_stylizer(style: str, strength: float):
+    # TensorFlow is imported only here: plain warping error and --reference never need it.
+    from models.stylizer import load_stylizer
+
+    return load_stylizer([style], strength=strength, fixed_shape=True)
+
+
 def evaluate(
     source: str,
     stylized: str,
     plot: str | None = None,
     as_json: bool = False,
     flow: str = "medium",
+    reference: str | None = None,
+    style: str | None = None,
+    strength: float = 1.0,
 ) -> int:
     """Print the warping error of ``stylized`` (a video) against ``source`` (the video it
     was made from); write the per-frame curve to ``plot`` (PNG) when given. The source is
-    scaled to the stylized video's size for the flow. Returns the exit code."""
+    scaled to the stylized video's size for the flow.
+
+    Fidelity is added against ``reference`` (a per-frame stylized video of the same source
+    at the same size) or, with ``style`` (a style spec) and ``strength``, against each
+    source frame stylized here at the stylized video's size. Returns the exit code."""
     if plot:
         _check_plot_path(plot)
+    if reference and style:
+        raise UserError("--reference and --style both give the fidelity reference; give one")
+    if strength != 1.0 and not style:
+        raise UserError(f"--strength {strength}: only used with --style; add --style SPEC")
+    fidelity = Fidelity() if reference or style else None
+    ref_note = None
     with _open(stylized) as sty_src:
         w, h = sty_src.width, sty_src.height
         with _open(source, size=max(w, h)) as src_src:
@@ -97,22 +155,44 @@ def evaluate(
                     f"ratio ({src_src.width}x{src_src.height}); give the stylized version "
                     "of this source"
                 )
-            meter = WarpingError(flow)
-            frames = 0
-            sty_left = src_left = False
-            sty_it, src_it = _images(sty_src), _images(src_src)
-            progress = _progress(sty_src.frame_count, quiet=as_json)
-            for out in sty_it:
-                img = next(src_it, None)
-                if img is None:
-                    sty_left = True
-                    break
-                meter.add(img, out)
-                frames += 1
-                progress.update(1)
-            else:
-                src_left = next(src_it, None) is not None
-            progress.close()
+            ref_src = _open(reference) if reference else None
+            try:
+                if ref_src is not None and (ref_src.width, ref_src.height) != (w, h):
+                    raise UserError(
+                        f"--reference {reference}: its frames are {ref_src.width}x"
+                        f"{ref_src.height} but {stylized} is {w}x{h}; give a per-frame "
+                        "stylization at the same size"
+                    )
+                stylize = _per_frame_stylizer(style, strength) if style else None
+                meter = WarpingError(flow)
+                frames = 0
+                sty_left = src_left = False
+                sty_it, src_it = _images(sty_src), _images(src_src)
+                ref_it = _images(ref_src) if ref_src is not None else None
+                progress = _progress(sty_src.frame_count, quiet=as_json)
+                for out in sty_it:
+                    img = next(src_it, None)
+                    if img is None:
+                        sty_left = True
+                        break
+                    if ref_it is not None:
+                        ref = next(ref_it, None)
+                        if ref is None:
+                            ref_note = f"{reference} ends first; fidelity covers {frames} frames"
+                            ref_it = None
+                        else:
+                            fidelity.add(out, ref)
+                    elif stylize is not None:
+                        fidelity.add(out, stylize(_fit(img, w, h)))
+                    meter.add(img, out)
+                    frames += 1
+                    progress.update(1)
+                else:
+                    src_left = next(src_it, None) is not None
+                progress.close()
+            finally:
+                if ref_src is not None:
+                    ref_src.close()
     if frames < 2:
         raise UserError(f"{stylized}: needs at least 2 frames to measure flicker, found {frames}")
     errors = meter.per_pair.get("", [])
@@ -124,7 +204,7 @@ def evaluate(
         note = f"{longer} has more frames; only the first {frames} of each were compared"
     if plot:
         title = f"{Path(stylized).name} vs flow of {Path(source).name} ({w}x{h}, {_label(flow)})"
-        write_plot(plot, errors, mean, title, meter.reliable_fraction)
+        write_plot(plot, errors, mean, title, meter.reliable_fraction, fidelity)
     if as_json:
         summary = {
             "source": source,
@@ -142,6 +222,17 @@ def evaluate(
             "plot": plot,
             "note": note,
         }
+        if fidelity is not None:
+            summary["fidelity"] = {
+                "reference": reference or f"--style {style} --strength {strength:g}",
+                "patch": fidelity.patch,
+                "percentile": fidelity.percentile,
+                "frames": len(fidelity.per_frame.get("", [])),
+                "mean": _num(fidelity.mean()),
+                "p99": _num(fidelity.p99()),
+                "per_frame": [_num(v) for v in fidelity.per_frame.get("", [])],
+                "note": ref_note,
+            }
         print(json.dumps(summary))
         return 0
     print(f"warping error {mean:.6f}  (mean over {len(finite)} frame pairs, RGB in [0, 1])")
@@ -157,9 +248,28 @@ def evaluate(
         print(f"  left out as scene cuts: the pairs ending at frame {', '.join(map(str, cuts))}")
     if note:
         print(f"  note: {note}")
+    if fidelity is not None:
+        against = reference or f"{source} stylized frame by frame ({style}, strength {strength:g})"
+        print(
+            f"fidelity {fidelity.mean():.4f} mean, {fidelity.p99():.4f} p99 over "
+            f"{len(fidelity.per_frame.get('', []))} frames  (per frame the 99th percentile of "
+            f"16x16 patch errors against {against}, RGB in [0, 1]; lower is more faithful)"
+        )
+        if ref_note:
+            print(f"  note: {ref_note}")
     if plot:
         print(f"  curve: {plot}")
     return 0
+
+
+def _fit(img: np.ndarray, w: int, h: int) -> np.ndarray:
+    # The source is read at the stylized video's long side; rounding may leave it a pixel
+    # off the stylized size, and the reference must match it exactly.
+    if img.shape[:2] == (h, w):
+        return img
+    import cv2
+
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
 
 
 def _label(flow: str) -> str:
