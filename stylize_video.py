@@ -599,17 +599,34 @@ def build_parser() -> argparse.ArgumentParser:
         description="Neural style transfer for webcams, video files and streams.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    _add_verbose(parser, default=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in COMMANDS:
         add(sub)
+    for p in sub.choices.values():
+        # SUPPRESS: a subcommand's default must not undo a --verbose given before it
+        _add_verbose(p, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_verbose(p: argparse.ArgumentParser, default: object) -> None:
+    p.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        default=default,
+        help="show TensorFlow's own log lines (CUDA probing, oneDNN notes, warnings)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) is noise to a user.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) is noise to a user;
+    # set up before any command can import TensorFlow (tf_runtime itself does not).
+    from models.tf_runtime import quiet_tensorflow
+
+    quiet_tensorflow(verbose_logs=args.verbose)
     from models.errors import UserError
 
     try:
