@@ -39,7 +39,9 @@ def test_silenced_output_is_replayed_when_the_block_fails():
     # a broken TensorFlow install must still explain itself
     code = (
         "import os\nfrom models.tf_runtime import native_stderr_silenced\n"
-        "with native_stderr_silenced():\n    os.write(2, b'why it broke\\n')\n    raise SystemExit(3)\n"
+        "with native_stderr_silenced():\n"
+        "    os.write(2, b'why it broke\\n')\n"
+        "    raise SystemExit(3)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "STYLIZE_VIDEO_DEBUG"}
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True)
