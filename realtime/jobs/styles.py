@@ -31,12 +31,12 @@ def sheet_layout(tiles: int, columns: int = SHEET_COLUMNS) -> tuple[int, int]:
     return math.ceil(tiles / columns), columns
 
 
-def _draw_sheet(photo: np.ndarray, results: list[tuple[str, np.ndarray]]) -> np.ndarray:
+def draw_grid(tiles: list[tuple[str, np.ndarray]], columns: int = SHEET_COLUMNS) -> np.ndarray:
+    """Same-size RGB uint8 pictures in a grid, each under its label; RGB uint8 out."""
     from PIL import Image, ImageDraw, ImageFont
 
-    h, w = photo.shape[:2]
-    tiles = [("photo", photo), *results]
-    rows, cols = sheet_layout(len(tiles))
+    h, w = tiles[0][1].shape[:2]
+    rows, cols = sheet_layout(len(tiles), columns)
     cell_h = h + LABEL_HEIGHT
     sheet = Image.new("RGB", (cols * w, rows * cell_h), "white")
     draw = ImageDraw.Draw(sheet)
@@ -70,6 +70,6 @@ def contact_sheet(output: str, size: int = 192, device: str | None = None) -> in
     for p in PRESETS:
         stylizer.style_index = p.number
         results.append((_label(p), stylizer(photo)))
-    out = save_image(output, _draw_sheet(photo, results))
+    out = save_image(output, draw_grid([("photo", photo), *results]))
     print(f"{out}: {len(PRESETS)} presets on {PORTRAIT.name}; (!) marks a warning in 'styles'")
     return 0
