@@ -87,3 +87,25 @@ def test_verbose_lets_the_native_lines_through(tiny_png: Path, tmp_path: Path):
 )
 def test_verbose_is_a_global_flag_before_or_after_the_command(argv: list[str], want: bool):
     assert build_parser().parse_args(argv).verbose is want
+
+
+def test_the_hook_catches_tensorflow_imported_by_keras():
+    # --method optimize reaches TensorFlow through `import keras` (models/vgg.py)
+    code = (
+        "from models.tf_runtime import quiet_tensorflow\n"
+        "quiet_tensorflow()\n"
+        "import keras\n"
+        "import tensorflow as tf\n"
+        "print(len(tf.config.list_physical_devices('GPU')))\n"
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TF_CPP_MIN_LOG_LEVEL", "STYLIZE_VIDEO_DEBUG")
+    }
+    env["CUDA_VISIBLE_DEVICES"] = "-1"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert not NATIVE_LINE.search(out.stderr), out.stderr
