@@ -29,7 +29,7 @@ class Preset:
 
 # Named after looking at each on a portrait and a dog photo (stylize-video styles
 # --contact-sheet). The order is the network's: preset:N is PRESETS[N].
-_LOST = "content lost: the picture turns into pattern"
+_LOST = "content lost, the picture turns into pattern"
 PRESETS: tuple[Preset, ...] = tuple(
     Preset(i, *row)
     for i, row in enumerate(
@@ -40,10 +40,10 @@ PRESETS: tuple[Preset, ...] = tuple(
             ("confetti-swirl", "dense red, blue and yellow brush swirls", _LOST),
             ("fauve-red", "warm reds and yellows on pale blue"),
             ("expressive-oil", "loose oil strokes, red and navy"),
-            ("blue-lace", "blue lace with round holes", "heavy pattern: faces hard to read"),
+            ("blue-lace", "blue lace with round holes", "heavy pattern, faces hard to read"),
             ("primary-pop", "flat bold yellow, red and blue (the default)"),
             ("pink-pencil", "pink and teal pencil lines on white"),
-            ("teal-mosaic", "teal mosaic with red patches", "heavy pattern: faces become patches"),
+            ("teal-mosaic", "teal mosaic with red patches", "heavy pattern, faces become patches"),
             ("sepia-oil", "brown oil painting"),
             ("ochre-etching", "ochre ink etching"),
             ("lilac-haze", "soft blurred lilac and gold"),

@@ -20,8 +20,9 @@ def list_styles(as_json: bool = False) -> int:
         return 0
     width = max(len(p.name) for p in PRESETS)
     for p in PRESETS:
-        note = f"  [warning: {p.warning}]" if p.warning else ""
-        print(f"{p.number:>2}  {p.name:<{width}}  {p.look}{note}")
+        print(f"{p.number:>2}  {p.name:<{width}}  {p.look}")
+        if p.warning:  # on its own line, under the description, so it is not missed
+            print(f"{'':>{width + 6}}warning: {p.warning}")
     print("use: --style preset:7 or --style preset:primary-pop")
     return 0
 
