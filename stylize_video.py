@@ -36,8 +36,9 @@ def _add_style_args(p: argparse.ArgumentParser) -> None:
         action="append",
         dest="style",
         metavar="SPEC",
-        help="style image path, preset:N (0-25), or a blend 'a.jpg:0.7,preset:3:0.3'; "
-        "repeat to give several styles (default: preset:7)",
+        help="style image path, preset:N (0-25) or preset:NAME (list: stylize-video styles), "
+        "or a blend 'a.jpg:0.7,b.jpg:0.3'; repeat to give several styles "
+        "(default: preset:7, primary-pop)",
     )
     p.add_argument(
         "--strength",
@@ -280,6 +281,35 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
     p.add_argument("names", nargs="*", help="model names (default: all)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_run_models)
+
+
+def _run_styles(a: argparse.Namespace) -> int:
+    from realtime.jobs.styles import contact_sheet, list_styles
+
+    if a.contact_sheet:
+        return contact_sheet(a.contact_sheet, size=a.size, device=a.device)
+    return list_styles(as_json=a.json)
+
+
+def _add_styles(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "styles",
+        help="list the 26 built-in presets by number and name",
+        description="List the built-in presets (use as --style preset:N or preset:NAME); "
+        "presets with a warning lose the picture's content. --contact-sheet draws every "
+        "preset on the bundled photo in one labelled image.",
+    )
+    p.add_argument(
+        "--contact-sheet",
+        metavar="OUT.png",
+        help="write a grid of all presets on the bundled photo to this image",
+    )
+    p.add_argument(
+        "--size", type=int, default=192, help="long side of each tile in pixels (default 192)"
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu, gpu or gpu:N (default: auto)")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    p.set_defaults(func=_run_styles)
 
 
 def _run_demo(a: argparse.Namespace) -> int:
@@ -616,6 +646,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_demo,
     _add_image,
     _add_models,
+    _add_styles,
     _add_evaluate,
     _add_video,
     _add_webcam,
@@ -630,17 +661,34 @@ def build_parser() -> argparse.ArgumentParser:
         description="Neural style transfer for webcams, video files and streams.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    _add_verbose(parser, default=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in COMMANDS:
         add(sub)
+    for p in sub.choices.values():
+        # SUPPRESS: a subcommand's default must not undo a --verbose given before it
+        _add_verbose(p, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_verbose(p: argparse.ArgumentParser, default: object) -> None:
+    p.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        default=default,
+        help="show TensorFlow's own log lines (CUDA probing, oneDNN notes, warnings)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) is noise to a user.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) is noise to a user;
+    # set up before any command can import TensorFlow (tf_runtime itself does not).
+    from models.tf_runtime import quiet_tensorflow
+
+    quiet_tensorflow(verbose_logs=args.verbose)
     from models.errors import UserError
 
     try:

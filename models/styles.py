@@ -1,11 +1,12 @@
 """Style specs: what `--style` accepts. No TensorFlow here.
 
     SPEC  := ITEM ("," ITEM)*          a weighted blend of one kind of style
-    ITEM  := (PATH | "preset:" N) [":" WEIGHT]
+    ITEM  := (PATH | "preset:" (N | NAME)) [":" WEIGHT]
 
-`starry.jpg`, `preset:7`, `a.jpg:0.7,b.jpg:0.3`, `preset:3:1,preset:9:2`. Weights are
-normalised to sum to 1. Presets (the 26-style network) and style images (the arbitrary
-network) are different models, so one blend cannot mix them.
+`starry.jpg`, `preset:7`, `preset:primary-pop`, `a.jpg:0.7,b.jpg:0.3`,
+`preset:3:1,preset:ink-wash:2`. Weights are normalised to sum to 1. Presets (the
+26-style network) and style images (the arbitrary network) are different models, so one
+blend cannot mix them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,53 @@ from pathlib import Path
 
 from models.errors import UserError
 
-NUM_PRESETS = 26
+
+@dataclass(frozen=True)
+class Preset:
+    number: int
+    name: str  # lowercase, shell-safe, no colon: usable as preset:NAME
+    look: str  # what it looks like, in a few words
+    warning: str = ""  # set when the preset loses the picture's content
+
+
+# Named after looking at each on a portrait and a dog photo (stylize-video styles
+# --contact-sheet). The order is the network's: preset:N is PRESETS[N].
+_LOST = "content lost, the picture turns into pattern"
+PRESETS: tuple[Preset, ...] = tuple(
+    Preset(i, *row)
+    for i, row in enumerate(
+        [
+            ("pastel-wash", "soft pastel strokes, pale blue and orange"),
+            ("bold-outline", "thick black outlines, flat yellow"),
+            ("charcoal", "grey charcoal sketch"),
+            ("confetti-swirl", "dense red, blue and yellow brush swirls", _LOST),
+            ("fauve-red", "warm reds and yellows on pale blue"),
+            ("expressive-oil", "loose oil strokes, red and navy"),
+            ("blue-lace", "blue lace with round holes", "heavy pattern, faces hard to read"),
+            ("primary-pop", "flat bold yellow, red and blue (the default)"),
+            ("pink-pencil", "pink and teal pencil lines on white"),
+            ("teal-mosaic", "teal mosaic with red patches", "heavy pattern, faces become patches"),
+            ("sepia-oil", "brown oil painting"),
+            ("ochre-etching", "ochre ink etching"),
+            ("lilac-haze", "soft blurred lilac and gold"),
+            ("green-fauve", "acid green and red, expressionist"),
+            ("ice-wash", "pale blue watercolour wash"),
+            ("stained-glass", "pastel stained glass with dark leading"),
+            ("blue-hatching", "blue and orange cross-hatched strokes"),
+            ("red-blocks", "red and orange rectangles", _LOST),
+            ("sepia-woodcut", "sepia woodcut stripes"),
+            ("starry-swirl", "swirling deep blue and yellow strokes"),
+            ("red-ember", "glowing reds and oranges"),
+            ("paper-cutout", "flat cut-paper shapes"),
+            ("ink-wash", "black ink lines over a blue wash"),
+            ("muted-photo", "nearly photographic, dark and soft (the mildest)"),
+            ("cream-lattice", "blue lattice on cream"),
+            ("tapestry", "woven tapestry, blue and gold"),
+        ]
+    )
+)
+NUM_PRESETS = len(PRESETS)
+_BY_NAME = {p.name: p for p in PRESETS}
 DEFAULT_STYLE = "preset:7"
 _PRESET = re.compile(r"^preset:(?P<n>[^:]*)(?::(?P<w>.*))?$")
 
@@ -31,6 +78,12 @@ class StyleItem:
     def preset(self) -> int | None:
         return int(self.source.split(":")[1]) if self.source.startswith("preset:") else None
 
+    @property
+    def label(self) -> str:
+        """What a person reads: `preset:7 primary-pop`, or the image file's stem."""
+        n = self.preset
+        return f"preset:{n} {PRESETS[n].name}" if n is not None else Path(self.source).stem
+
 
 @dataclass(frozen=True)
 class StyleSpec:
@@ -43,12 +96,23 @@ class StyleSpec:
 
     @property
     def name(self) -> str:
-        def short(i: StyleItem) -> str:
-            return i.source if i.preset is not None else Path(i.source).stem
-
+        """The label the HUD, the web page and --json show."""
         if len(self.items) == 1:
-            return short(self.items[0])
-        return " + ".join(f"{short(i)}:{i.weight:.2g}" for i in self.items)
+            return self.items[0].label
+        return " + ".join(f"{i.label}:{i.weight:.2g}" for i in self.items)
+
+
+def preset_number(text: str) -> int:
+    """`7` or `primary-pop` -> 7; a UserError for anything else."""
+    text = text.strip()
+    if text.isdigit() and int(text) < NUM_PRESETS:
+        return int(text)
+    if text.lower() in _BY_NAME:
+        return _BY_NAME[text.lower()].number
+    raise UserError(
+        f"unknown preset '{text}'; presets are preset:0 to preset:{NUM_PRESETS - 1} or "
+        "a name like preset:ink-wash (list them: stylize-video styles)"
+    )
 
 
 def _weight(text: str, spec: str) -> float:
@@ -66,13 +130,11 @@ def _weight(text: str, spec: str) -> float:
 def _item(part: str, spec: str) -> StyleItem:
     m = _PRESET.match(part)
     if m:
-        n = m["n"]
-        if not n.isdigit() or int(n) >= NUM_PRESETS:
-            raise UserError(
-                f"style '{spec}': unknown preset '{n}'; presets are preset:0 to "
-                f"preset:{NUM_PRESETS - 1}"
-            )
-        return StyleItem(f"preset:{int(n)}", _weight(m["w"], spec) if m["w"] else 1.0)
+        try:
+            n = preset_number(m["n"])
+        except UserError as e:
+            raise UserError(f"style '{spec}': {e}") from None
+        return StyleItem(f"preset:{n}", _weight(m["w"], spec) if m["w"] else 1.0)
     if Path(part).exists():
         return StyleItem(part, 1.0)
     path, sep, w = part.rpartition(":")
@@ -80,7 +142,8 @@ def _item(part: str, spec: str) -> StyleItem:
         return StyleItem(path, _weight(w, spec))
     raise UserError(
         f"style image '{path if sep and path else part}' does not exist; give an image "
-        f"file, preset:N (0-{NUM_PRESETS - 1}), or a blend like a.jpg:0.7,b.jpg:0.3"
+        f"file, preset:N (0-{NUM_PRESETS - 1}) or preset:NAME (see: stylize-video styles), "
+        "or a blend like a.jpg:0.7,b.jpg:0.3"
     )
 
 

@@ -24,7 +24,7 @@ def test_add_style_appends_a_usable_style(stylizer, style_png):
     preset = stylizer(img)
     index = stylizer.add_style(str(style_png))
     assert index == 1
-    assert list(stylizer.style_names) == ["preset:3", "strokes"]
+    assert list(stylizer.style_names) == ["preset:3 confetti-swirl", "strokes"]
     assert len(stylizer.specs) == 2 and not stylizer.specs[1].is_preset
     stylizer.style_index = index
     painted = stylizer(img)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-DEMO_STYLE = "preset:7"
+from models.styles import PRESETS
+
+DEMO_PRESET = PRESETS[7]
+DEMO_STYLE = f"preset:{DEMO_PRESET.number}"
 
 
 def run_demo(output: str = "out") -> int:
@@ -14,6 +17,10 @@ def run_demo(output: str = "out") -> int:
     from samples import CLIP, PORTRAIT
 
     out = Path(output)
+    print(
+        f"demo: preset {DEMO_PRESET.number}, {DEMO_PRESET.name} ({DEMO_PRESET.look}); "
+        "see all presets: stylize-video styles"
+    )
     stylize_images([str(PORTRAIT)], str(out / "portrait.png"), [DEMO_STYLE], grid=True)
     convert_video(str(CLIP), str(out / "clip.mp4"), style={"styles": [DEMO_STYLE]})
     print(f"demo: open {out / 'portrait_grid.png'} and play {out / 'clip.mp4'}")
