@@ -25,9 +25,17 @@ class FrameProcessor(Protocol):
 
     Optional: ``max_in_flight`` (how many frames it may work on at once from several
     threads; 1 when absent, since a processor with state between frames must see them one
-    by one and in order) and ``close()`` (wait for its own background work)."""
+    by one and in order), ``close()`` (wait for its own background work) and ``summary()``
+    (its own figures for reports)."""
 
     def __call__(self, image: np.ndarray) -> np.ndarray: ...
+
+
+def processor_summary(processor: object) -> dict:
+    """A processor's own figures for reports (``summary()``, optional: keyframes, changed
+    share); {} when it has none."""
+    summary = getattr(processor, "summary", None)
+    return dict(summary()) if summary is not None else {}
 
 
 def frames_in_flight(processor: object) -> int:

@@ -62,24 +62,43 @@ class RegionStylizer(Protocol):
 
 def change_mask(
     motion: Motion,
+    current: np.ndarray,
     *,
     residual_threshold: float = 25 / 255,
     moving_px: float = 0.5,
+    texture_threshold: float = 6 / 255,
     blur_px: int = 2,
+    min_area: int = 12,
 ) -> np.ndarray:
     """Where the reference, warped by ``motion``, does not explain the current frame (bool,
-    at the flow size): the flow-compensated difference, blurred over ``blur_px`` so that
-    sensor noise and resampling do not count, exceeds ``residual_threshold``; or a pixel
-    is occluded (or its match lies outside the frame) and moves by more than
-    ``moving_px``. Unreliable flow alone does not count: in flat, textureless areas the
-    warp is harmless even where the flow is arbitrary."""
+    at the flow size; ``current`` is the gray frame the motion starts from): the
+    flow-compensated difference, blurred over ``blur_px`` so that sensor noise and
+    resampling do not count, exceeds ``residual_threshold``; or a textured pixel (local
+    standard deviation above ``texture_threshold``) is occluded, or its match lies
+    outside the frame, and it moves by more than ``moving_px``. Unreliable flow in flat
+    areas does not count: there the warp is harmless even where the flow is arbitrary
+    (DIS fails its forward-backward check on a blank wall under a pan). Parts smaller than
+    ``min_area`` pixels are left out (see ``drop_specks``)."""
     assert motion.diff is not None and motion.occluded is not None
     k = 2 * blur_px + 1
-    diff = cv2.blur(motion.diff, (k, k))
-    changed = diff > residual_threshold * 255
+    changed = cv2.blur(motion.diff, (k, k)) > residual_threshold * 255
+    g = current.astype(np.float32)
+    mean = cv2.blur(g, (k, k))
+    texture = cv2.blur(g * g, (k, k)) - mean * mean > (texture_threshold * 255) ** 2
     speed = cv2.magnitude(motion.flow[..., 0], motion.flow[..., 1])
-    changed |= motion.occluded & (speed > moving_px)
-    return changed
+    changed |= motion.occluded & texture & (speed > moving_px)
+    return drop_specks(changed, min_area)
+
+
+def drop_specks(mask: np.ndarray, min_area: int) -> np.ndarray:
+    """``mask`` without isolated pixels and without connected parts smaller than
+    ``min_area`` pixels: a speck of change is invisible when warped, but every separate
+    one would cost a box and its margins."""
+    m = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+    keep = stats[:, cv2.CC_STAT_AREA] >= min_area
+    keep[0] = False
+    return keep[labels]
 
 
 def mask_to_boxes(
@@ -205,11 +224,13 @@ class ChangeDrivenProcessor:
         stylizer: RegionStylizer,
         *,
         temporal: float = 0.7,
-        margin: int = 48,
-        tile: int = 32,
+        margin: int = 32,
+        tile: int = 16,
+        grow: int = 4,
         feather: int = 8,
         full_ratio: float = 0.6,
-        max_age: int = 90,
+        max_age: int = 150,
+        refresh_age: int = 12,
         flow_size: int = 320,
         flow_preset: str = "fast",
         residual_threshold: float = 25 / 255,
@@ -221,6 +242,8 @@ class ChangeDrivenProcessor:
         self.temporal = temporal
         self.margin = margin
         self.tile = tile
+        self.grow = grow
+        self.refresh_age = refresh_age
         self.feather = feather
         self.full_ratio = full_ratio
         self.max_age = max_age
@@ -256,12 +279,23 @@ class ChangeDrivenProcessor:
     def mean_changed_share(self) -> float:
         return self._share_sum / self.frames if self.frames else 0.0
 
+    def summary(self) -> dict[str, Any]:
+        """For reports: the stylizer's work as a share of a full frame's, now and on average."""
+        return {
+            "full_frames": self.full_frames,
+            "region_frames": self.region_frames,
+            "cuts": self.cuts,
+            "changed_share": round(self.mean_changed_share, 4),
+            "changed_now": round(self.changed_share, 4),
+        }
+
     def reset(self) -> None:
         """Forget the past: the next frame is stylized in full."""
         self._anchor: _Anchor | None = None
         self._prev_small: np.ndarray | None = None
         self._prev_out: np.ndarray | None = None
         self._fresh: np.ndarray | None = None  # weight of region content in _prev_out
+        self._age: np.ndarray | None = None  # frames that region content has been carried
         self._controls_seen: tuple | None = None
         self._generation += 1
 
@@ -300,12 +334,13 @@ class ChangeDrivenProcessor:
         to_prev = self.motion.estimate(small, self._prev_small)
         prev_warped = None
         if to_prev.cut:  # a flash or a fast pan: what the anchor gives is all there is
-            self._fresh = None
+            self._fresh = self._age = None
         elif self._fresh is not None:
-            prev_warped = warp(self._prev_out, to_prev.flow_at(w, h), cv2.INTER_CUBIC)
-            fresh = warp(self._fresh, to_prev.flow_at(w, h)) * to_prev.reliable_at(w, h)
-            out = blend(out, prev_warped, fresh)
-            self._fresh = fresh
+            flow = to_prev.flow_at(w, h)
+            prev_warped = warp(self._prev_out, flow, cv2.INTER_CUBIC)
+            self._fresh = warp(self._fresh, flow) * to_prev.reliable_at(w, h)
+            self._age = warp(self._age, flow, cv2.INTER_NEAREST) + 1
+            out = blend(out, prev_warped, self._fresh)
 
         landed = self._finished()
         if landed is not None:
@@ -313,13 +348,16 @@ class ChangeDrivenProcessor:
         if self._job is not None:
             return out, 0.0  # the stylizer is busy: keep warping
 
-        boxes = mask_to_boxes(
-            change_mask(to_anchor, residual_threshold=self.residual_threshold),
-            w,
-            h,
-            tile=self.tile,
-            margin=self.margin,
-        )
+        need = change_mask(to_anchor, small, residual_threshold=self.residual_threshold)
+        if self._fresh is not None and not to_prev.cut:
+            # what the previous output explains, and has not carried for too long, stays
+            fh, fw = small.shape
+            carried = cv2.resize(self._fresh, (fw, fh), interpolation=cv2.INTER_AREA) > 0.5
+            young = cv2.resize(self._age, (fw, fh), interpolation=cv2.INTER_NEAREST)
+            carried &= young < self.refresh_age
+            carried &= ~change_mask(to_prev, small, residual_threshold=self.residual_threshold)
+            need &= ~carried
+        boxes = mask_to_boxes(need, w, h, tile=self.tile, grow_px=self.grow, margin=self.margin)
         share = crop_cost(boxes, w, h, self.margin)
         stale = self.frames - anchor.frame >= self.max_age
         if share > self.full_ratio or stale:
@@ -398,7 +436,7 @@ class ChangeDrivenProcessor:
             weight = to_prev.reliable_at(w, h) * np.float32(self.temporal)
             out = contrast_keeping_blend(out, prev_warped, weight)
         self._anchor = _Anchor(small, out, stats, self.frames)
-        self._fresh = None
+        self._fresh = self._age = None
         self.full_frames += 1
         return out
 
@@ -437,6 +475,10 @@ class ChangeDrivenProcessor:
                 prev_warped = warp(self._prev_out, to_prev.flow_at(w, h), cv2.INTER_CUBIC)
             keep = to_prev.reliable_at(w, h) * np.float32(self.temporal)
             canvas = contrast_keeping_blend(canvas, prev_warped, keep * (weight > 0))
-        self._fresh = weight if self._fresh is None else np.maximum(self._fresh, weight)
+        if self._fresh is None:
+            self._fresh, self._age = weight, np.zeros_like(weight)
+        else:
+            self._fresh = np.maximum(self._fresh, weight)
+            self._age[weight > 0] = 0
         self.region_frames += 1
         return blend(out, canvas, weight)

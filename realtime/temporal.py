@@ -226,6 +226,9 @@ class TemporalProcessor:
         if self._job is not None:
             self._job.thread.join()
 
+    def summary(self) -> dict:
+        return {"keyframes": self.keyframes, "cuts": self.cuts}
+
     @property
     def propagates(self) -> bool:
         return self.keyframe_every > 1 or self.adaptive

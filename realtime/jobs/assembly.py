@@ -67,9 +67,16 @@ def wrap_processor(
 ) -> FrameProcessor:
     """The one place a per-frame stylizer is wrapped before it meets the frames:
     `temporal` holds realtime.temporal.make_temporal_processor's keyword arguments
-    (temporal, keyframe_every, adaptive, internal_size, ...); None or {} leaves it as is."""
+    (temporal, keyframe_every, adaptive, internal_size, ...), or `changed: True` and
+    realtime.regions.ChangeDrivenProcessor's; None or {} leaves it as is."""
     if not temporal:
         return processor
+    if temporal.get("changed"):
+        from realtime.regions import ChangeDrivenProcessor
+
+        return ChangeDrivenProcessor(
+            processor, **{k: v for k, v in temporal.items() if k != "changed"}
+        )
     from realtime.temporal import make_temporal_processor
 
     return make_temporal_processor(processor, **temporal)

@@ -19,7 +19,7 @@ import numpy as np
 
 from models.errors import UserError
 from models.images import fit_long_side
-from realtime.frame import Frame, FrameProcessor
+from realtime.frame import Frame, FrameProcessor, processor_summary
 from realtime.jobs.assembly import build_stylizer, check_size, quietly, run_job, wrap_processor
 from realtime.live_controls import ControlledProcessor, LiveControls, warm_up
 from realtime.pipeline import Pipeline
@@ -134,6 +134,7 @@ def run_serve(
                     failed=st.failed,
                     width=out.shape[1] * (2 if controls.side_by_side else 1),
                     height=out.shape[0],
+                    **processor_summary(process.inner),
                 )
             peak[0] = max(peak[0], len(server.viewers))
             if not as_json and now - last[1] >= 10.0:

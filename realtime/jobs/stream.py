@@ -18,7 +18,7 @@ import numpy as np
 
 from models.errors import UserError
 from models.images import fit_long_side
-from realtime.frame import Frame, FrameProcessor
+from realtime.frame import Frame, FrameProcessor, processor_summary
 from realtime.jobs.assembly import build_stylizer, check_size, quietly, run_job, wrap_processor
 from realtime.live_controls import warm_up
 from realtime.pipeline import Pipeline
@@ -127,9 +127,10 @@ def run_stream(
                 file=sys.stderr,
                 flush=True,
             )
+        chain = wrap_processor(processor, temporal)
         run = run_job(  # closing the sinks gives HLS its end tag and final counters
             src,
-            wrap_processor(processor, temporal),
+            chain,
             sinks,
             live=True,
             prepare=lambda image: fit_long_side(image, size),
@@ -140,7 +141,7 @@ def run_stream(
         )
         stats = run.stats
         summary = stats.as_dict()
-        summary.update(source=src.name, interrupted=run.interrupted)
+        summary.update(source=src.name, interrupted=run.interrupted, **processor_summary(chain))
         if push is not None:
             summary.update(
                 to=push.target.display,

@@ -16,7 +16,7 @@ from typing import Any
 from models.atomic import same_file
 from models.errors import UserError
 from models.styles import style_image_path
-from realtime.frame import FrameProcessor
+from realtime.frame import FrameProcessor, processor_summary
 from realtime.jobs.assembly import (
     JobRun,
     build_stylizer,
@@ -69,10 +69,11 @@ def convert_video(
             style["jit_compile"] = False  # a short clip ends before XLA's compile pays back
         processor = build_stylizer(**style)
     bar = progress_bar(source.frame_count, "frame", output, quiet=as_json or not progress)
+    chain = wrap_processor(processor, temporal)
     try:
         run = run_job(
             source,
-            wrap_processor(processor, temporal),
+            chain,
             [sink],
             live=False,
             on_output=(lambda f, out: bar.update(1)) if bar is not None else None,
@@ -80,7 +81,7 @@ def convert_video(
     finally:
         if bar is not None:
             bar.close()
-    _report(input, output, sink, run, as_json)
+    _report(input, output, sink, run, as_json, processor_summary(chain))
     if run.interrupted:
         raise KeyboardInterrupt
     return 0
@@ -97,7 +98,9 @@ def _open_source_and_sink(input, output, start, end, size, fps, crf) -> tuple[So
         raise
 
 
-def _report(input, output, sink: Sink, run: JobRun, as_json: bool) -> None:
+def _report(
+    input, output, sink: Sink, run: JobRun, as_json: bool, processed: dict[str, Any]
+) -> None:
     stats = run.stats
     summary: dict[str, Any] = {
         "input": str(input),
@@ -109,6 +112,7 @@ def _report(input, output, sink: Sink, run: JobRun, as_json: bool) -> None:
         **sink.summary(),
         "stage_ms": {k: round(v, 2) for k, v in stats.stage_ms.items()},
         "failed_frames": stats.failed,
+        **processed,
     }
     frames = summary["frames"]
     if as_json:
@@ -126,6 +130,12 @@ def _report(input, output, sink: Sink, run: JobRun, as_json: bool) -> None:
         "ms/frame)",
         file=sys.stderr,
     )
+    if "changed_share" in summary:
+        print(
+            f"re-stylized {summary['changed_share']:.0%} of the frame on average "
+            f"({summary['full_frames']} full frames)",
+            file=sys.stderr,
+        )
     if summary.get("padded_to_even"):
         print(
             "note: odd frame size padded by one replicated pixel to even (yuv420p)",

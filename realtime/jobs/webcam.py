@@ -19,7 +19,7 @@ import numpy as np
 
 from models.errors import UserError
 from models.images import fit_long_side
-from realtime.frame import Frame, FrameProcessor, close_processor
+from realtime.frame import Frame, FrameProcessor, close_processor, processor_summary
 from realtime.jobs.assembly import build_stylizer, check_size, quietly, run_job, wrap_processor
 from realtime.pipeline import Pipeline, PipelineStats
 
@@ -322,6 +322,9 @@ def run_webcam(
             shown.add()
             if window is not None:
                 window.hud = controller.hud_lines(pipelines[0].stats)
+                changed = processor_summary(tracking.processor).get("changed_now")
+                if changed is not None:
+                    window.hud.insert(1, f"changed {changed:4.0%} of the frame")
                 window.overlay = list(HELP_LINES) if controller.show_help else []
             return controller.on_frame(frame, out, tracking.pop(out))
 
@@ -353,7 +356,8 @@ def run_webcam(
             max_seconds=max_seconds,
         )
         extra = {
-            "keyframes": getattr(tracking.processor, "keyframes", None),
+            "keyframes": None,
+            **processor_summary(tracking.processor),
             "worst_10s_fps": shown.worst(10),
         }
         _report(src, run.stats, controller, as_json, run.interrupted, extra)
@@ -376,7 +380,8 @@ def _report(
     interrupted: bool,
     extra: dict | None = None,
 ) -> None:
-    """``extra``: keyframes (frames the stylizer ran on; None when it runs on every one)
+    """``extra``: the processor's summary (keyframes: frames the stylizer ran on, None
+    when it runs on every one; changed_share: its work as a share of full frames)
     and worst_10s_fps (None for runs under 11 s)."""
     controller.stop_recording()
     lat = controller.switch_latencies_ms
@@ -398,7 +403,12 @@ def _report(
         f"({stats.output_fps:.1f} fps out, {stats.input_fps:.1f} fps in, {stats.dropped} "
         f"stale frames dropped); processing {stats.stage_ms.get('process', 0):.0f} ms/frame; "
         f"capture-to-display {stats.latency_ms:.0f} ms (p95 {stats.latency_p95_ms:.0f})"
-        + (f"; {keyframes} keyframes stylized" if keyframes is not None else ""),
+        + (f"; {keyframes} keyframes stylized" if keyframes is not None else "")
+        + (
+            f"; {summary['changed_share']:.0%} of the frame re-stylized on average"
+            if "changed_share" in summary
+            else ""
+        ),
         file=sys.stderr,
     )
     if lat:
