@@ -120,7 +120,8 @@ def _add_temporal_args(p: argparse.ArgumentParser, *, live: bool) -> None:
         "--changed",
         action="store_true",
         help="re-stylize only the regions that changed, exactly, at the frame size, carrying "
-        "the rest along the optical flow (with --temporal as the blend inside them"
+        "the rest along the optical flow (--temporal blends inside them; --keyframe-every "
+        "and --internal-size do not apply"
         + ("; the stylizer works in the background)" if live else ")"),
     )
 
@@ -129,14 +130,7 @@ def _temporal_settings(a: argparse.Namespace) -> dict | None:
     """Plain values for realtime.temporal.make_temporal_processor; None = per-frame.
     Live commands stylize due keyframes in the background (frames keep coming); files
     keep every decision in frame order."""
-    if a.changed:
-        if a.keyframe_every not in (None, 1) or a.internal_size:
-            from models.errors import UserError
-
-            raise UserError(
-                "--changed works at the frame size on every frame: drop "
-                "--keyframe-every and --internal-size"
-            )
+    if a.changed:  # every frame at the frame size: --keyframe-every/--internal-size do not apply
         return {"changed": True, "temporal": a.temporal, "background": a.command != "video"}
     every = a.keyframe_every or 1
     internal = a.internal_size or None

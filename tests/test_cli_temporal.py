@@ -33,3 +33,14 @@ def test_files_default_to_per_frame_and_take_the_flags():
 def test_live_settings_can_be_switched_off():
     off = ("--temporal", "0", "--keyframe-every", "1", "--internal-size", "0")
     assert settings("webcam", *off) is None
+
+
+def test_changed_mode_reaches_every_command_with_its_own_settings():
+    assert settings("video", "in.mp4", "-o", "o.mp4", "--changed", "--temporal", "0.6") == {
+        "changed": True,
+        "temporal": 0.6,
+        "background": False,  # files keep every decision in frame order
+    }
+    for command in ("webcam", "serve", "stream"):
+        live = settings(command, "--changed")
+        assert live == {"changed": True, "temporal": 0.7, "background": True}
