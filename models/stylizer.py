@@ -9,6 +9,11 @@ The model kinds (magenta, combined, presets) are the registry in models.kinds: e
 says its representation, transform, export and strength mode, so nothing here branches on
 a kind's name. Preset specs go to the "presets" kind; style images to the image slot,
 our cached "magenta" model unless a --hub-handle stands in for it.
+
+Partial re-stylization (DESIGN.md, "Frozen instance-norm statistics: exact crops"):
+`stylize_with_stats` stylizes a full frame and returns every instance norm's statistics
+(NormStats); `stylize_regions` then re-stylizes boxes of later frames of the same size
+with those statistics frozen, equal to what a full frame would give inside them.
 """
 
 from __future__ import annotations
@@ -350,7 +355,8 @@ class Stylizer:
 
     def stylize_with_stats(self, image: np.ndarray) -> tuple[np.ndarray, NormStats]:
         """RGB uint8 HxWx3 -> (stylized RGB uint8 HxWx3, NormStats): the full frame with
-        the current style, strength and preserve_color (exactly as `__call__`), and the
+        the current style, strength and preserve_color (the same math as `__call__`, up
+        to float rounding: +-1 level at most in uint8), and the
         per-norm statistics that `stylize_regions` needs to re-stylize parts of later
         frames of the same size. The stats record the style index, strength and
         preserve_color they were made with (`stats_are_current` compares them)."""
