@@ -35,7 +35,7 @@ class Entry:
     sources: Callable[[], list[dict]]
 
 
-FORMAT = 3  # bump when the exported graph changes, so old caches are rebuilt (3: stats)
+FORMAT = 2  # bump when the exported graph changes, so old caches are rebuilt
 
 # name -> (sources it is converted from, what it is): the cached kinds of the registry.
 MODELS: dict[str, tuple[tuple[str, ...], str]] = {

@@ -16,6 +16,7 @@ No TensorFlow at import: `stylize-video models list` reads the registry through 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -68,10 +69,13 @@ class ModelKind:
     rep_shape: ClassVar[tuple[int, ...]]
     strength_mode: ClassVar[str]
     blends: ClassVar[bool] = True  # whether several styles may be mixed in one rep
+    has_stats: ClassVar[bool] = False  # read_transformer gives its pinned weights
 
     def __init__(self, module: Any, model_id: str | None = None):
         self.module = module
         self.model_id = model_id or self.name  # keys the on-disk style cache
+        self._net: Any = None
+        self._net_lock = threading.Lock()
 
     @property
     def kind(self) -> str:
@@ -83,18 +87,46 @@ class ModelKind:
     def transform(self, content: Any, rep: Any) -> Any:
         return self.module.transform(content, rep)
 
+    # --- frozen statistics (exact crops) ---------------------------------------------------
+    # Built in process from the pinned weights (0.1 s) on first use rather than exported:
+    # each trimmed variant is its own graph, and 16 of them in the SavedModel made every
+    # start 3 s slower for users who never stylize regions.
+
+    @classmethod
+    def read_transformer(cls) -> Any:
+        """The transformer's TransformerWeights, for kinds whose weights we pin."""
+        return None
+
     def supports_stats(self) -> bool:
-        """Whether the module has `transform_stats`/`transform_frozen` (our cached models
-        since cache format 3; not a combined-only --hub-handle model)."""
-        return hasattr(self.module, "transform_stats") and hasattr(self.module, "transform_frozen")
+        """Whether frames can be stylized with frozen statistics: our own pinned networks
+        (not a --hub-handle model, whose weights we do not know)."""
+        return self.has_stats and self.model_id == self.name
+
+    def stats_network(self) -> Any:
+        """The networks.Transformer with `with_stats`/`frozen`, built once."""
+        with self._net_lock:
+            if self._net is None:
+                from models.networks import Transformer
+
+                # Eager constants even when first reached while a tf.function traces.
+                with _tf().init_scope():
+                    self._net = Transformer(self.read_transformer())
+            return self._net
+
+    def _params(self, rep: Any) -> Any:
+        net = self.stats_network()
+        return net.norm_params(_tf().reshape(rep, [-1, net.style_dim]))
 
     def transform_stats(self, content: Any, rep: Any) -> tuple[Any, Any]:
         """(image, per-norm stats [1, 2*sum(C)]) of a full frame."""
-        return self.module.transform_stats(content, rep)
+        return self.stats_network().with_stats(content, self._params(rep))
 
-    def transform_frozen(self, content: Any, rep: Any, stats: Any) -> Any:
-        """The transform of a crop with the full frame's per-norm stats frozen."""
-        return self.module.transform_frozen(content, rep, stats)
+    def transform_frozen(
+        self, content: Any, rep: Any, stats: Any, inner: tuple[bool, ...] | None = None
+    ) -> Any:
+        """A crop's transform with a full frame's per-norm stats frozen (see
+        networks.Transformer.frozen for `inner`)."""
+        return self.stats_network().frozen(content, self._params(rep), stats, inner)
 
     def rep_from_style(self, style: np.ndarray, device: str) -> np.ndarray:
         """[1,256,256,3] preprocessed style image -> this kind's representation."""
@@ -133,6 +165,7 @@ class MagentaKind(ModelKind):
     sources = ("magenta-predict", "magenta-transform")
     rep_shape = (1, 1, 1, 100)
     strength_mode = BOTTLENECK
+    has_stats = True
 
     def rep_from_style(self, style: np.ndarray, device: str) -> np.ndarray:
         tf = _tf()
@@ -142,6 +175,12 @@ class MagentaKind(ModelKind):
     @classmethod
     def accepts(cls, module: Any) -> bool:
         return hasattr(module, "predict_style") and hasattr(module, "transform")
+
+    @classmethod
+    def read_transformer(cls) -> Any:
+        from models import onnx_weights as ow
+
+        return ow.read_magenta_transformer()
 
     @classmethod
     def export(cls, dest: Path) -> None:
@@ -192,12 +231,19 @@ class PresetKind(ModelKind):
     sources = ("multistyle26",)
     rep_shape = (1, NUM_PRESETS)
     strength_mode = PIXELS
+    has_stats = True
 
     def style_rep(self, spec: StyleSpec, image_rep: Callable[[Path], np.ndarray]) -> np.ndarray:
         w = np.zeros(self.rep_shape, np.float32)
         for item in spec.items:
             w[0, item.preset] = item.weight
         return w
+
+    @classmethod
+    def read_transformer(cls) -> Any:
+        from models import onnx_weights as ow
+
+        return ow.read_multistyle()
 
     @classmethod
     def export(cls, dest: Path) -> None:

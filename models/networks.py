@@ -97,6 +97,7 @@ class Transformer(tf.Module):
         self.layers = [self._prepare(layer, w) for layer in w.layers()]
         self.n_contract = len(w.contract)
         self.n_residual = len(w.residual)
+        self.trim_total = self._plan_trims()
 
     def _prepare(self, layer: ConvLayer, w: TransformerWeights) -> dict:
         k = layer.kernel
@@ -116,6 +117,24 @@ class Transformer(tf.Module):
             "act": layer.act,
             "upsample": layer.upsample,
         }
+
+    def _plan_trims(self) -> int:
+        """Per layer, how many output px next to a crop's inner edge saw that layer's
+        padding (and so differ from the full frame's): ceil(pad / stride), rounded up to
+        even before a stride-2 conv so the crop stays on the full frame's sampling grid
+        (for the x2 upsampling convs, 1: only the output row next to the edge reads the
+        pad, in the subpixel form too). Returns the total in input px (59 for Magenta's
+        network, 67 for the preset one with its extra residual block)."""
+        total, scale = 0, 1
+        for i, L in enumerate(self.layers):
+            scale = scale // 2 if L["upsample"] else scale * L["stride"]
+            trim = -(-L["pad"] // L["stride"])
+            nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
+            if nxt is not None and nxt["stride"] == 2:
+                trim += trim % 2
+            L["trim"] = trim
+            total += trim * scale
+        return total
 
     def norm_params(self, style: tf.Tensor) -> tf.Tensor:
         """[N, style_dim] style vectors (bottlenecks or preset weights) -> [N, 2*sum(C)]."""
@@ -137,11 +156,24 @@ class Transformer(tf.Module):
         return x * scale + (beta - mean * scale)
 
     def _layer(
-        self, x: tf.Tensor, L: dict, params: tf.Tensor, frozen: tf.Tensor | None, seen: dict
+        self,
+        x: tf.Tensor,
+        L: dict,
+        params: tf.Tensor,
+        frozen: tf.Tensor | None,
+        seen: dict,
+        any_size: bool = False,
     ) -> tf.Tensor:
         if L["mode"] == "subpixel":
             x = tf.nn.conv2d(_pad(x, 1, "SYMMETRIC"), L["kernel"], 1, "VALID")
             x = tf.nn.depth_to_space(x, 2)
+        elif L["mode"] == "s2d" and any_size:
+            # A trimmed crop's map need not be a multiple of the block: pad with zeros
+            # beyond the reflect pad (only zero taps reach them), crop the output back.
+            h, w = tf.shape(x)[1], tf.shape(x)[2]
+            x = tf.pad(_pad(x, L["pad"]), [[0, 0], [0, (-h) % S2D], [0, (-w) % S2D], [0, 0]])
+            x = tf.nn.space_to_depth(x, S2D)
+            x = tf.nn.depth_to_space(tf.nn.conv2d(x, L["kernel"], 1, "VALID"), S2D)[:, :h, :w]
         elif L["mode"] == "s2d":
             x = tf.nn.space_to_depth(_pad(x, L["pad"]), S2D)
             x = tf.nn.depth_to_space(tf.nn.conv2d(x, L["kernel"], 1, "VALID"), S2D)
@@ -175,28 +207,60 @@ class Transformer(tf.Module):
         variances = [seen[i][1][:, 0, 0, :] for i in range(len(self.norm_channels))]
         return out, tf.concat(means + variances, axis=1)
 
-    def frozen(self, content: tf.Tensor, params: tf.Tensor, stats: tf.Tensor) -> tf.Tensor:
+    def frozen(
+        self,
+        content: tf.Tensor,
+        params: tf.Tensor,
+        stats: tf.Tensor,
+        inner: tuple[bool, bool, bool, bool] | None = None,
+    ) -> tf.Tensor:
         """As `__call__`, with every norm layer normalising by `stats` (from `with_stats`
         on a full frame) instead of the content's own statistics. On a crop of that frame
-        whose offset is a multiple of 4, the output 64 px or more inside the crop's edges
-        (and everywhere along edges it shares with the frame) equals the full frame's."""
-        return self._run(content, params, stats, {})
+        whose offset is a multiple of 4, the output `trim_total` px (59 or 67) or more inside
+        the crop's edges (and everywhere along edges it shares with the frame) equals the
+        full frame's.
+
+        `inner` (top, bottom, left, right; static): which crop edges are inside the frame.
+        Each layer then drops the outputs next to those edges that saw its padding, as a
+        VALID conv would, so the later layers compute only what is exact and the output is
+        `trim_total` px smaller on each inner side (the same values as without `inner`,
+        at less cost). The crop's height and width must then be multiples of 4."""
+        return self._run(content, params, stats, {}, inner)
 
     def _run(
-        self, content: tf.Tensor, params: tf.Tensor, frozen: tf.Tensor | None, seen: dict
+        self,
+        content: tf.Tensor,
+        params: tf.Tensor,
+        frozen: tf.Tensor | None,
+        seen: dict,
+        inner: tuple[bool, bool, bool, bool] | None = None,
     ) -> tf.Tensor:
+        def step(x: tf.Tensor, L: dict) -> tf.Tensor:
+            y = self._layer(x, L, params, frozen, seen, any_size=inner is not None)
+            return _trim(y, L["trim"], inner)
+
         h, w = tf.shape(content)[1], tf.shape(content)[2]
         ph, pw = (-h) % 4, (-w) % 4
         x = tf.pad(content, [[0, 0], [0, ph], [0, pw], [0, 0]], mode="REFLECT")
         layers = iter(self.layers)
         for _ in range(self.n_contract):
-            x = self._layer(x, next(layers), params, frozen, seen)
+            x = step(x, next(layers))
         for _ in range(self.n_residual):
-            y = self._layer(x, next(layers), params, frozen, seen)
-            x = x + self._layer(y, next(layers), params, frozen, seen)
+            a, b = next(layers), next(layers)
+            x = _trim(x, a["trim"] + b["trim"], inner) + step(step(x, a), b)
         for L in layers:
-            x = self._layer(x, L, params, frozen, seen)
+            x = step(x, L)
+        if inner is not None:
+            return x  # whole multiples of 4 in, nothing padded to crop back
         return x[:, :h, :w, :]
+
+
+def _trim(x: tf.Tensor, n: int, inner: tuple[bool, bool, bool, bool] | None) -> tf.Tensor:
+    """Drop `n` px at each inner side (top, bottom, left, right) of a feature map."""
+    if inner is None or n == 0:
+        return x
+    t, b, left, r = (n if side else 0 for side in inner)
+    return x[:, t : (-b or None), left : (-r or None), :]
 
 
 class Predictor(tf.Module):
@@ -240,17 +304,11 @@ def _spec(shape: list[int | None]) -> tf.TensorSpec:
     return tf.TensorSpec(shape, tf.float32)
 
 
-STATS = _spec([None, None])  # [N, 2*sum(C)]: per-norm means then variances
-
-
 class MagentaHubModule(tf.Module):
     """What the cache exports for the arbitrary-style network. Signatures
     `predict_style(style)`, `transform(content, bottleneck)`, `serving_default(content,
     style)`, and `__call__(content, style) -> [image]`: the calling convention of TF Hub's
-    magenta/arbitrary-image-stylization-v1-256, so `tensorflow_hub.load` serves both.
-    Also `transform_stats(content, bottleneck) -> (image, stats)` and
-    `transform_frozen(content, bottleneck, stats) -> image` (Transformer.with_stats and
-    .frozen) for exact crops."""
+    magenta/arbitrary-image-stylization-v1-256, so `tensorflow_hub.load` serves both."""
 
     def __init__(self, predictor: Predictor, transformer: Transformer):
         super().__init__(name="magenta")
@@ -266,16 +324,6 @@ class MagentaHubModule(tf.Module):
         params = self.transformer.norm_params(tf.reshape(bottleneck, [-1, 100]))
         return self.transformer(content, params)
 
-    @tf.function(input_signature=[_spec([None, None, None, 3]), _spec([None, 1, 1, 100])])
-    def transform_stats(self, content: tf.Tensor, bottleneck: tf.Tensor) -> tuple:
-        params = self.transformer.norm_params(tf.reshape(bottleneck, [-1, 100]))
-        return self.transformer.with_stats(content, params)
-
-    @tf.function(input_signature=[_spec([None, None, None, 3]), _spec([None, 1, 1, 100]), STATS])
-    def transform_frozen(self, content: tf.Tensor, bottleneck: tf.Tensor, stats: tf.Tensor):
-        params = self.transformer.norm_params(tf.reshape(bottleneck, [-1, 100]))
-        return self.transformer.frozen(content, params, stats)
-
     @tf.function(input_signature=[_spec([None, None, None, 3]), _spec([None, None, None, 3])])
     def serving_default(self, content: tf.Tensor, style: tf.Tensor) -> dict:
         return {"output_0": self.transform(content, self.predict_style(style))}
@@ -286,8 +334,7 @@ class MagentaHubModule(tf.Module):
 
 
 class PresetModule(tf.Module):
-    """What the cache exports for the 26 presets: `transform(content, style_weights[N,26])`,
-    and `transform_stats` / `transform_frozen` as on MagentaHubModule."""
+    """What the cache exports for the 26 presets: `transform(content, style_weights[N,26])`."""
 
     def __init__(self, transformer: Transformer):
         super().__init__(name="presets")
@@ -296,11 +343,3 @@ class PresetModule(tf.Module):
     @tf.function(input_signature=[_spec([None, None, None, 3]), _spec([None, 26])])
     def transform(self, content: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
         return self.transformer(content, self.transformer.norm_params(weights))
-
-    @tf.function(input_signature=[_spec([None, None, None, 3]), _spec([None, 26])])
-    def transform_stats(self, content: tf.Tensor, weights: tf.Tensor) -> tuple:
-        return self.transformer.with_stats(content, self.transformer.norm_params(weights))
-
-    @tf.function(input_signature=[_spec([None, None, None, 3]), _spec([None, 26]), STATS])
-    def transform_frozen(self, content: tf.Tensor, weights: tf.Tensor, stats: tf.Tensor):
-        return self.transformer.frozen(content, self.transformer.norm_params(weights), stats)

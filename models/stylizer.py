@@ -9,6 +9,11 @@ The model kinds (magenta, combined, presets) are the registry in models.kinds: e
 says its representation, transform, export and strength mode, so nothing here branches on
 a kind's name. Preset specs go to the "presets" kind; style images to the image slot,
 our cached "magenta" model unless a --hub-handle stands in for it.
+
+Partial re-stylization (DESIGN.md, "Frozen instance-norm statistics: exact crops"):
+`stylize_with_stats` stylizes a full frame and returns every instance norm's statistics
+(NormStats); `stylize_regions` then re-stylizes boxes of later frames of the same size
+with those statistics frozen, equal to what a full frame would give inside them.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ def preprocess_style(rgb: np.ndarray) -> np.ndarray:
 
 
 FRAME, STATS, REGIONS = "frame", "stats", "regions"  # the per-frame functions
-_CALLS = {FRAME: "transform", STATS: "transform_stats", REGIONS: "transform_frozen"}
+EXACT_MARGIN = 64  # margins from here on are exact: the network's own halo, trimmed
 # Region window sizes per axis (multiples of 4), capped at the frame: a few shapes for XLA
 # to compile instead of one per box size. Fine steps while margins dominate, coarser above.
 REGION_SIZES = (128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024)
@@ -164,7 +169,8 @@ class Stylizer:
         self._compile_lock = threading.Lock()
         self.traces: Counter[str] = Counter()  # Python-side traces per function (tests)
         self.region_sizes: tuple[int, ...] = REGION_SIZES
-        self.region_shapes: set[tuple[int, int]] = set()  # window shapes run (XLA compiles)
+        # (height, width, inner sides code) of the windows run: one XLA compile each
+        self.region_shapes: set[tuple[int, int, str]] = set()
         self.style_index = 0
         self.strength = strength
         self.preserve_color = preserve_color
@@ -227,21 +233,36 @@ class Stylizer:
     # --- frames ---------------------------------------------------------------------------
 
     def _fn(self, model: ModelKind, purpose: str, jit: bool) -> Any:
+        """The tf.function for `purpose`: FRAME, STATS, or REGIONS + ":" + the crop's inner
+        sides code ("1011": top, bottom, left, right; "none": untrimmed)."""
         key = (model.kind, purpose, jit)
         if key not in self._fns:
-            call = getattr(model, _CALLS[purpose])
+            base, _, code = purpose.partition(":")
+            inner = None if code in ("", "none") else tuple(c == "1" for c in code)
 
             def traced(content: tf.Tensor, rep: tf.Tensor, stats: tf.Tensor | None = None):
-                self.traces[purpose] += 1  # runs only while tracing
-                return call(content, rep) if stats is None else call(content, rep, stats)
+                self.traces[base] += 1  # runs only while tracing
+                if base == FRAME:
+                    return model.transform(content, rep)
+                if base == STATS:
+                    return model.transform_stats(content, rep)
+                return model.transform_frozen(content, rep, stats, inner)
 
             # None height and width: a new frame or crop size never retraces.
             signature = [tf.TensorSpec([1, None, None, 3], tf.float32), model.rep_spec()]
-            if purpose == REGIONS:
+            if base == REGIONS:
                 signature.append(tf.TensorSpec([1, None], tf.float32))
-            self._fns[key] = tf.function(
-                traced, input_signature=signature, jit_compile=jit, reduce_retracing=True
+            fn = tf.function(
+                traced,
+                input_signature=signature,
+                jit_compile=jit,
+                reduce_retracing=True,
+                autograph=False,  # no tensor-dependent Python control flow to convert
             )
+            # Each purpose and XLA choice is its own function, traced once; TensorFlow
+            # counts them all as retraces of `traced` and would warn about retracing.
+            fn._omit_frequent_tracing_warning = True
+            self._fns[key] = fn
         return self._fns[key]
 
     @property
@@ -314,11 +335,12 @@ class Stylizer:
             model, rep, w = self._choose(content)
             if not model.supports_stats():
                 raise UserError(
-                    "this --hub-handle model has no transform_stats/transform_frozen "
-                    "functions, so frames cannot be re-stylized by regions; use the built-in "
+                    "a --hub-handle model cannot re-stylize regions of frames (its weights "
+                    "are not ours to rebuild with frozen statistics); use the built-in "
                     "model (no --hub-handle) or stylize whole frames"
                 )
             stats_info = (self.style_index, w, self.preserve_color)
+            model.stats_network()  # built once, outside any trace
             fn = self._pick(model, STATS, (content, rep))
         with tf.device(self.plan.device):
             out, values = fn(tf.constant(content), tf.constant(rep))
@@ -333,7 +355,8 @@ class Stylizer:
 
     def stylize_with_stats(self, image: np.ndarray) -> tuple[np.ndarray, NormStats]:
         """RGB uint8 HxWx3 -> (stylized RGB uint8 HxWx3, NormStats): the full frame with
-        the current style, strength and preserve_color (exactly as `__call__`), and the
+        the current style, strength and preserve_color (the same math as `__call__`, up
+        to float rounding: +-1 level at most in uint8), and the
         per-norm statistics that `stylize_regions` needs to re-stylize parts of later
         frames of the same size. The stats record the style index, strength and
         preserve_color they were made with (`stats_are_current` compares them)."""
@@ -367,24 +390,33 @@ class Stylizer:
         # The network's domain: the frame reflect-padded to a multiple of 4 at the
         # bottom/right, as the transformer pads it; windows start on multiples of 4 so the
         # two stride-2 convs see the full frame's sampling grid.
-        content = image.astype(np.float32) / 255.0
-        domain = np.pad(content, [(0, -h % 4), (0, -w % 4), (0, 0)], mode="reflect")
+        domain = image
+        if h % 4 or w % 4:
+            domain = np.pad(image, [(0, -h % 4), (0, -w % 4), (0, 0)], mode="reflect")
         model, rep, sw = stats.model, stats.rep, stats.strength
+        exact = margin >= EXACT_MARGIN
+        trim = model.stats_network().trim_total if exact else 0
+        hp, wp = domain.shape[:2]
         rep_t, stats_t = tf.constant(rep), tf.constant(stats.values)
         outs = []
         for box in boxes:
             x0, y0, x1, y1 = _check_box(box, w, h)
-            wy, wh = region_window(y0, y1, margin, domain.shape[0], self.region_sizes)
-            wx, ww = region_window(x0, x1, margin, domain.shape[1], self.region_sizes)
-            crop = domain[None, wy : wy + wh, wx : wx + ww]
+            wy, wh = region_window(y0, y1, trim or margin, hp, self.region_sizes)
+            wx, ww = region_window(x0, x1, trim or margin, wp, self.region_sizes)
+            crop = domain[None, wy : wy + wh, wx : wx + ww].astype(np.float32) / 255.0
+            code, oy, ox = "none", wy, wx  # untrimmed: the output is the whole window
+            if exact:
+                inner = (wy > 0, wy + wh < hp, wx > 0, wx + ww < wp)
+                code = "".join("1" if side else "0" for side in inner)
+                oy, ox = wy + trim * inner[0], wx + trim * inner[2]
             with self._lock:
-                self.region_shapes.add((wh, ww))
-                fn = self._pick(model, REGIONS, (crop, rep, stats.values))
+                self.region_shapes.add((wh, ww, code))
+                fn = self._pick(model, f"{REGIONS}:{code}", (crop, rep, stats.values))
             with tf.device(self.plan.device):
                 out = fn(tf.constant(crop), rep_t, stats_t).numpy()[0]
-            out = out[y0 - wy : y1 - wy, x0 - wx : x1 - wx]
+            out = out[y0 - oy : y1 - oy, x0 - ox : x1 - ox]
             if sw < 1.0 and model.strength_mode == PIXELS:
-                out = sw * out + (1.0 - sw) * content[y0:y1, x0:x1]
+                out = sw * out + (1.0 - sw) * (image[y0:y1, x0:x1].astype(np.float32) / 255.0)
             outs.append(out)
         return outs
 
@@ -401,13 +433,19 @@ class Stylizer:
         [y1-y0, x1-x0, 3], in order.
 
         Style, strength and preserve_color are those recorded in `stats`, so the boxes
-        match the full frame they will be pasted into. Each box is run with `margin` px of
+        match the full frame they will be pasted into. Each box runs in a window with
         context around it (clipped at the frame's borders, where the network's own reflect
-        padding makes borders exact), enlarged to one of a few bucketed window sizes
-        (`region_sizes`, capped at the frame) so XLA compiles per bucket, not per box.
-        With margin 64 a box equals the full frame's output (to float rounding); smaller
-        margins cost less but err near the box's inner edges (48: about 0.003 on a photo,
-        up to 0.03 on harsh noise; 32: 0.04 and more; DESIGN.md)."""
+        padding makes borders exact), enlarged to one of a few bucketed sizes
+        (`region_sizes`, capped at the frame) so XLA compiles per bucket and set of inner
+        sides, not per box.
+
+        `margin` >= 64 (EXACT_MARGIN, the default) is exact: the context is the network's
+        own halo (`trim_total`: 59 px Magenta, 67 presets) and each layer skips the
+        outputs next to the window's inner edges that its padding spoiled, so a box equals
+        the full frame's output (to float rounding) and later layers do less work. A
+        smaller margin gives that much context, untrimmed: cheaper windows, but errors
+        near the box's inner edges (48: about 0.003 on a photo, up to 0.03 on harsh
+        noise; 32: 0.04 and more; DESIGN.md)."""
         floats = self.stylize_regions_float(image, boxes, stats, margin)
         outs = []
         for box, out in zip(boxes, floats, strict=True):

@@ -47,7 +47,7 @@ def _full(stylizer, frame: np.ndarray):
     return stylizer.stylize_with_stats_float(frame[None].astype(np.float32) / 255.0)
 
 
-@pytest.mark.parametrize("size", [(192, 256), (190, 254)], ids=["192x256", "190x254"])
+@pytest.mark.parametrize("size", [(256, 320), (254, 318)], ids=["256x320", "254x318"])
 @pytest.mark.parametrize("net", NETS)
 def test_crop_interiors_equal_the_full_frame_at_margin_64(stylizer, net, size):
     stylizer.style_index = NETS[net]
@@ -87,17 +87,24 @@ def test_the_crops_own_statistics_give_a_large_error(stylizer, net):
     assert np.abs(own - full[0, y0:y1, x0:x1]).max() > 0.02
 
 
-def test_frozen_with_a_frames_own_stats_is_the_plain_transform(magenta_module, preset_module):
+def test_frozen_with_a_frames_own_stats_is_the_cached_transform(magenta_module, preset_module):
+    """The in-process network that records statistics is the cached model's math."""
+    from models import kinds
+
     content = textured(64, 96, seed=3)[None].astype(np.float32) / 255.0
     b = np.random.default_rng(0).standard_normal((1, 1, 1, 100)).astype(np.float32)
     w = np.eye(26, dtype=np.float32)[3:4]
-    for module, rep, channels in ((magenta_module, b, 694), (preset_module, w, 990)):
-        out, stats = module.transform_stats(content, rep)
+    for name, module, rep, channels in (
+        ("magenta", magenta_module, b, 694),
+        ("presets", preset_module, w, 990),
+    ):
+        kind = kinds.create(name, module)
+        out, stats = kind.transform_stats(content, rep)
         assert stats.shape == (1, channels)  # 2 x the channels of every norm layer
-        plain = module.transform(content, rep).numpy()
-        np.testing.assert_allclose(out.numpy(), plain, atol=1e-6)
-        again = module.transform_frozen(content, rep, stats).numpy()
-        np.testing.assert_allclose(again, plain, atol=1e-5)
+        cached = module.transform(content, rep).numpy()
+        np.testing.assert_allclose(out.numpy(), cached, atol=1e-5)
+        again = kind.transform_frozen(content, rep, stats).numpy()
+        np.testing.assert_allclose(again, cached, atol=1e-5)
 
 
 def test_restructured_network_records_the_plain_networks_statistics():
@@ -119,17 +126,33 @@ def test_restructured_network_records_the_plain_networks_statistics():
     np.testing.assert_allclose(out_f.numpy(), out_p.numpy(), atol=1e-4)
 
 
+@pytest.mark.parametrize("net", NETS)
+def test_smaller_margins_run_untrimmed_and_stay_close(stylizer, net):
+    stylizer.style_index = NETS[net]
+    frame = textured(256, 320, seed=9)
+    full, stats = _full(stylizer, frame)
+    box = (140, 110, 180, 146)
+    stylizer.region_shapes.clear()
+    out = stylizer.stylize_regions_float(frame, [box], stats, margin=48)[0]
+    assert [code for *_, code in stylizer.region_shapes] == ["none"]
+    assert np.abs(out - full[0, 110:146, 140:180]).max() <= 0.05
+
+
 def test_bucketed_windows_bound_the_shapes_and_never_retrace(stylizer):
     stylizer.style_index = PRESET
     frame = textured(320, 384, seed=5)
     _, stats = _full(stylizer, frame)
     stylizer.region_shapes.clear()
     traced = stylizer.traces["regions"]
-    sizes = [(10, 10), (13, 17), (20, 25), (31, 29), (40, 44), (50, 52)]
-    boxes = [(150, 140, 150 + bw, 140 + bh) for bw, bh in sizes]
+    from models.stylizer import REGION_SIZES
+
+    sizes = [(10, 10), (13, 17), (20, 25), (31, 29), (40, 44), (50, 52), (7, 51), (49, 9)]
+    boxes = [(152, 140, 152 + bw, 140 + bh) for bw, bh in sizes]
     outs = stylizer.stylize_regions(frame, boxes, stats)
     assert [o.shape[:2] for o in outs] == [(bh, bw) for bw, bh in sizes]
-    assert len(stylizer.region_shapes) <= 3  # 6 box sizes, at most 3 windows to compile
+    # 8 box sizes (8 window shapes unbucketed), at most 3 heights x 2 widths to compile.
+    assert len(stylizer.region_shapes) <= 6
+    assert all(h in REGION_SIZES and w in REGION_SIZES for h, w, _ in stylizer.region_shapes)
     assert stylizer.traces["regions"] - traced <= 1  # traced once ever, whatever the shape
 
 
@@ -208,8 +231,9 @@ def test_xla_regions_equal_the_xla_full_frame(preset_module):
     full, stats = s.stylize_with_stats_float(content)  # now the XLA function
     s.stylize_regions_float(frame, [box], stats)
     s.wait_compiled()
-    assert {k[1] for k in s._compiled} == {"stats", "regions"}
-    assert s.region_shapes == {(128, 192)}  # a true crop of the 128x224 frame
+    assert {k[1].split(":")[0] for k in s._compiled} == {"stats", "regions"}
+    # A true crop of the 128x224 frame: rows whole, columns 20..212 (both sides inner).
+    assert s.region_shapes == {(128, 192, "0011")}
     out = s.stylize_regions_float(frame, [box], stats)[0]
     x0, y0, x1, y1 = box
     assert np.abs(out - full[0, y0:y1, x0:x1]).max() <= 1e-4
