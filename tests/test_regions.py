@@ -197,8 +197,8 @@ def real_stylizer(preset_module):
 
 
 def test_with_the_real_network_a_moving_object_matches_a_fresh_stylization(real_stylizer):
-    bg = textured(160, 224, seed=3)
-    proc = ChangeDrivenProcessor(real_stylizer, temporal=0.0, margin=32, tile=16)
+    bg = textured(192, 320, seed=3)
+    proc = ChangeDrivenProcessor(real_stylizer, temporal=0.0)
     errors = []
     for i in range(6):
         x = 40 + 8 * i
@@ -208,11 +208,11 @@ def test_with_the_real_network_a_moving_object_matches_a_fresh_stylization(real_
         sq = (slice(54, 94), slice(x + 4, x + 44))
         errors.append(np.abs(out[sq] - fresh[sq]).mean())
     assert proc.full_frames == 1 and proc.region_frames == 5
-    assert 0 < proc.mean_changed_share < 0.6
+    assert 0 < proc.mean_changed_share < 0.9
     # inside the moved object: the network's own output for this frame, with the first
     # frame's norm statistics (a small object barely moves them)
     assert max(errors[1:]) < 6, errors
     # far from it, the first frame's stylization is held unchanged
-    far = (slice(110, 160), slice(0, 30))
+    far = (slice(140, 192), slice(250, 320))
     first = real_stylizer(with_square(bg, 40, 50, size=48)).astype(int)
     assert np.abs(out[far] - first[far]).mean() < 1.0

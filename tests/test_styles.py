@@ -123,4 +123,4 @@ def test_demo_says_which_preset_it_used(monkeypatch, tmp_path, capsys):
     assert run_demo(str(tmp_path)) == 0
     n = preset_number(DEMO_STYLE.split(":")[1])
     assert f"preset {n}, {PRESETS[n].name}" in capsys.readouterr().out
-    assert used[0][2] == [DEMO_STYLE] and used[1]["styles"] == [DEMO_STYLE]
+    assert used[0][2] == [DEMO_STYLE] and used[1]["style"]["styles"] == [DEMO_STYLE]
