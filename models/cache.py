@@ -104,18 +104,22 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def _conversion_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on `path`'s conversion across processes, so a second process
-    waits for the first one's folder instead of racing it on the rename. Without fcntl
-    (Windows) there is no lock; ensure_converted then tolerates losing the race."""
+def _conversion_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the cache folder across processes, so a second process
+    waits for the first one's conversion instead of racing it on the rename. The folder
+    itself is locked, so no lock file is left behind. Without fcntl (Windows) there is no
+    lock; ensure_converted then tolerates losing the race."""
     try:
         import fcntl
     except ImportError:
         yield
         return
-    with open(path.parent / f".{path.name}.lock", "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)  # released when the file is closed
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -137,7 +141,7 @@ def ensure_converted(name: str, *, force: bool = False) -> Path:
     seen = _identity(path)  # with force: the copy that failed to load
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with _conversion_lock(path):
+        with _conversion_lock(path.parent):
             if is_converted(name) and (not force or _identity(path) != seen):
                 return path  # another process converted it while we waited
             _convert(name, path)
