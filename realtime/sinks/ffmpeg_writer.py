@@ -27,7 +27,6 @@ import logging
 import os
 import signal
 import subprocess
-import tempfile
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.atomic import part_file
 from models.errors import UserError
 from realtime.ffmpeg import FfmpegError, ffmpeg_exe, popen
 from realtime.frame import Frame
@@ -139,14 +139,8 @@ class FfmpegVideoWriter:
 
     # -- helpers --------------------------------------------------------------------
     def _tempname(self, suffix: str) -> str:
-        fd, name = tempfile.mkstemp(
-            prefix=f".{self.path.stem}.", suffix=f".part{suffix}", dir=self.path.parent or "."
-        )
-        os.close(fd)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(name, 0o666 & ~umask)  # mkstemp makes 0600; the output is an ordinary file
-        return name
+        # named for this process, so a later run can tell a killed run's leftovers
+        return str(part_file(self.path, suffix))
 
     def encode_command(self, width: int, height: int, out: str) -> list[str]:
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
