@@ -76,6 +76,7 @@ def _signals_deferred():
 
 
 _DEFERRED = (signal.SIGINT, signal.SIGTERM)
+_SHORT_CLIP = 2  # frames; a clip this short is encoded without B-frames
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,8 @@ class FfmpegVideoWriter:
         self.audio = audio
         self.crf = crf
         self.preset = preset
-        self.frames = 0
+        self._encoded = 0
+        self._pending: list[Frame] = []
         self.padded = False
         self._shape: tuple[int, ...] | None = None
         self._first_pts = 0.0
@@ -142,14 +144,18 @@ class FfmpegVideoWriter:
         # named for this process, so a later run can tell a killed run's leftovers
         return str(part_file(self.path, suffix))
 
-    def encode_command(self, width: int, height: int, out: str) -> list[str]:
+    def encode_command(
+        self, width: int, height: int, out: str, *, bframes: bool = True
+    ) -> list[str]:
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
         cmd += ["-f", "matroska", "-i", "pipe:0", "-map", "0:v:0"]
         cmd += ["-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf)]
         cmd += ["-pix_fmt", "yuv420p", "-fps_mode", "passthrough"]
-        if not self.fps:
+        if not self.fps or not bframes:
             # Uneven frame times: no B-frames, so pts equal dts and the mp4 needs no edit
-            # list (see mux_command), which would hide the last frame.
+            # list (see mux_command), which would hide the last frame. A clip of one or
+            # two frames gets none either: with B-frames on, ffmpeg guesses their decode
+            # times 1 tick apart and the mp4 comes out 0 s long, unreadable to OpenCV.
             cmd += ["-bf", "0"]
         # the source's time base keeps its timestamps exact; live frames get 1/90000
         tb = self.time_base or Fraction(1, 90000)
@@ -157,18 +163,28 @@ class FfmpegVideoWriter:
         cmd += ["-f", "nut", out]
         return cmd
 
+    def _step(self) -> float:
+        """The last frame's duration (s): the frame time, else the last interval."""
+        return 1.0 / self.fps if self.fps else (self._last_interval or 1 / 30)
+
     def video_duration(self) -> float:
         """Seconds from the first frame's start to the last frame's end."""
-        if not self.frames:
+        if not self._encoded:
             return 0.0
-        step = 1.0 / self.fps if self.fps else (self._last_interval or 1 / 30)
-        return self._last_pts - self._first_pts + step
+        return self._last_pts - self._first_pts + self._step()
 
     def mux_command(self, video: str, out: str) -> list[str]:
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
         cmd += ["-i", video]
         maps = ["-map", "0:v:0"]
         codecs = ["-c:v", "copy"]
+        if self._encoded <= _SHORT_CLIP:
+            # NUT keeps no packet durations and the muxer guesses the last one from the
+            # one before, so a one-frame file had none ("Duration: N/A", unreadable to
+            # OpenCV): give each frame the frame time. Only here: on longer clips the
+            # filter would lose the mp4's edit list for B-frames.
+            fill = f"DURATION+not(DURATION)*round({self._step():.9f}/TB)"
+            codecs += ["-bsf:v", f"setts=duration={fill}"]
         if self.audio is not None:
             start = self.audio.start + self._first_pts
             if start > 0:
@@ -201,11 +217,11 @@ class FfmpegVideoWriter:
         for line in iter(self._proc.stderr.readline, b""):
             self._stderr.append(line.decode("utf-8", "replace").rstrip())
 
-    def _open(self, height: int, width: int) -> None:
+    def _open(self, height: int, width: int, *, bframes: bool = True) -> None:
         self._tmp_video = self._tempname(".nut")
         ew, eh = width + width % 2, height + height % 2
         self.padded = (ew, eh) != (width, height)
-        self._cmd = self.encode_command(ew, eh, self._tmp_video)
+        self._cmd = self.encode_command(ew, eh, self._tmp_video, bframes=bframes)
         self._proc = popen(
             self._cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
@@ -226,6 +242,11 @@ class FfmpegVideoWriter:
             raise FfmpegError(self._cmd, self._proc.returncode, "\n".join(self._stderr)) from None
 
     # -- sink API -------------------------------------------------------------------
+    @property
+    def frames(self) -> int:
+        """Frames accepted so far."""
+        return self._encoded + len(self._pending)
+
     def write(self, frame: Frame) -> None:
         if self._closed:
             raise RuntimeError(f"{self.path}: writer is closed")
@@ -235,27 +256,43 @@ class FfmpegVideoWriter:
                 raise ValueError(f"expected RGB uint8 HxWx3, got {image.dtype} {image.shape}")
             self._shape = image.shape
             self._first_pts = frame.pts
-            self._open(image.shape[0], image.shape[1])
         elif image.shape != self._shape or image.dtype != np.uint8:
             raise ValueError(
                 f"{self.path}: frame {frame.index} is {image.dtype} {image.shape}, "
                 f"the first was uint8 {self._shape}; every frame must have one size"
             )
+        if self._proc is None:
+            # The encoder starts at the third frame: a clip that ends sooner is encoded
+            # without B-frames (see encode_command). A copy: the caller may reuse the array.
+            self._pending.append(Frame(image.copy(), frame.pts, frame.index))
+            if len(self._pending) == _SHORT_CLIP + 1:
+                self._start(bframes=True)
+            return
+        self._encode(frame)
+
+    def _start(self, *, bframes: bool) -> None:
+        assert self._shape is not None
+        self._open(self._shape[0], self._shape[1], bframes=bframes)
+        pending, self._pending = self._pending, []
+        for f in pending:
+            self._encode(f)
+
+    def _encode(self, frame: Frame) -> None:
+        image = frame.image
         if self.padded:
             h, w = image.shape[:2]
             image = np.pad(image, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
         ticks = round((frame.pts - self._first_pts) * TICKS_PER_SECOND)
         ticks = max(ticks, self._last_ticks + 1)  # strictly increasing, never dropped
-        if self.frames:
+        if self._encoded:
             self._send(frame_duration(ticks - self._last_ticks))  # closes the previous frame
-        self._last_ticks = ticks
-        if self.frames:
             self._last_interval = frame.pts - self._last_pts
+        self._last_ticks = ticks
         self._last_pts = frame.pts
         data = np.ascontiguousarray(image)
         self._send(frame_cluster_header(ticks, data.nbytes))
         self._send(memoryview(data).cast("B"))
-        self.frames += 1
+        self._encoded += 1
 
     def close(self) -> None:
         """Finish the file: flush the encoder, mux the audio, rename into place.
@@ -271,11 +308,12 @@ class FfmpegVideoWriter:
         self._closed = True
         final_tmp = None
         try:
+            if self._pending:
+                self._start(bframes=False)  # a clip of one or two frames
             if self._proc is None:
                 return  # nothing was written: leave no file
-            step = 1.0 / self.fps if self.fps else (self._last_interval or 1 / 30)
             with contextlib.suppress(BrokenPipeError, FfmpegError):
-                self._send(frame_duration(round(step * TICKS_PER_SECOND)))
+                self._send(frame_duration(round(self._step() * TICKS_PER_SECOND)))
             with contextlib.suppress(BrokenPipeError):
                 self._proc.stdin.close()
             rc = self._proc.wait()
