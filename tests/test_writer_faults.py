@@ -3,21 +3,25 @@ disk (item 4) and interrupts during a slow close (item 16)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from video_clips import stream_times
+from video_clips import child_ffmpegs, stream_times
 
-from realtime.ffmpeg import probe
+from realtime.ffmpeg import FfmpegError, probe
 from realtime.frame import Frame
 from realtime.sinks.ffmpeg_writer import FfmpegVideoWriter
 from realtime.sources.video_file import VideoFileSource
 
 
 def _frame(i: int, h: int = 32, w: int = 48) -> Frame:
-    return Frame(np.full((h, w, 3), 40 + 60 * i, np.uint8), i / 10, i)
+    return Frame(np.full((h, w, 3), (40 + 60 * i) % 256, np.uint8), i / 10, i)
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".mov"])
@@ -50,3 +54,81 @@ def test_one_and_two_frame_outputs_play_and_read_back(tmp_path, count, fps, suff
     assert [int(f.image.mean()) for f in frames] == pytest.approx(
         [40 + 60 * i for i in range(count)], abs=3
     )
+
+
+# -- a slow or hung ffmpeg while the file is finished (item 16) ------------------------------
+
+
+def _stand_in(script: str) -> list[str]:
+    return [sys.executable, "-c", script]
+
+
+def _writer_with_stand_in(monkeypatch, tmp_path: Path, stage: str, script: str):
+    """A writer with 5 frames written whose encoder ('encoding') or final mux ('muxing')
+    is replaced by `script`; returns (writer, list that receives the stand-in's Popen)."""
+    import realtime.sinks.ffmpeg_writer as fw
+
+    real_popen = fw.popen
+    started: list[subprocess.Popen] = []
+
+    def fake_popen(cmd, **kw):
+        is_encoder = "nut" in cmd
+        if is_encoder != (stage == "encoding"):
+            return real_popen(cmd, **kw)
+        if stage == "muxing":
+            Path(cmd[-1]).write_bytes(b"")  # what a mux would start with
+        p = subprocess.Popen(_stand_in(script), **kw)
+        started.append(p)
+        return p
+
+    monkeypatch.setattr(fw, "popen", fake_popen)
+    w = FfmpegVideoWriter(tmp_path / "slow.mp4", fps=10)
+    for i in range(5):
+        w.write(_frame(i))
+    return w, started
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_second_interrupt_during_a_slow_close_kills_ffmpeg_and_stops(
+    tmp_path, monkeypatch, caplog, sig
+) -> None:
+    # The mux stand-in would take 8 s; the first interrupt arrives as it starts, the second
+    # comes from the stand-in itself once it runs (so both land inside close()).
+    me = os.getpid()
+    script = f"import os, time; os.kill({me}, {int(sig)}); time.sleep(8)"
+    import realtime.sinks.ffmpeg_writer as fw
+
+    w, started = _writer_with_stand_in(monkeypatch, tmp_path, "muxing", script)
+    stand_in_popen = fw.popen
+
+    def first_interrupt_then_start(cmd, **kw):
+        p = stand_in_popen(cmd, **kw)
+        if "nut" not in cmd:
+            os.kill(me, sig)
+        return p
+
+    monkeypatch.setattr(fw, "popen", first_interrupt_then_start)
+    previous = signal.getsignal(sig)
+    with caplog.at_level("WARNING"), pytest.raises(KeyboardInterrupt, match="stopped"):
+        w.close()
+    assert started and started[0].returncode == -signal.SIGKILL  # killed, not finished
+    assert "interrupt again" in caplog.text
+    assert not w.written and list(tmp_path.iterdir()) == []  # no output, no temp files
+    assert signal.getsignal(sig) is previous
+    assert child_ffmpegs() == []
+
+
+@pytest.mark.parametrize("stage", ["encoding", "muxing"])
+def test_a_hung_ffmpeg_is_killed_after_the_timeout_with_a_warning(
+    tmp_path, monkeypatch, caplog, stage
+) -> None:
+    # reads all its input (as an encoder would), then hangs
+    script = "import sys, time; sys.stdin and sys.stdin.buffer.read(); time.sleep(8)"
+    w, started = _writer_with_stand_in(monkeypatch, tmp_path, stage, script)
+    w.stop_timeout = 0.5
+    with caplog.at_level("WARNING"), pytest.raises(FfmpegError):
+        w.close()
+    assert started[0].returncode == -signal.SIGKILL
+    assert f"did not finish {stage} within" in caplog.text
+    assert not w.written and list(tmp_path.iterdir()) == []
+    assert child_ffmpegs() == []

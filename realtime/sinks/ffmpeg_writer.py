@@ -58,24 +58,33 @@ _COPYABLE = {
 
 
 @contextlib.contextmanager
-def _signals_deferred():
-    """Hold SIGINT/SIGTERM (main thread only) and raise KeyboardInterrupt on exit if one
-    came; a no-op off the main thread, where Python delivers no signals anyway."""
+def _first_signal_held(path: Path):
+    """While the file is finished, hold the first SIGINT/SIGTERM (main thread only) and
+    raise KeyboardInterrupt once the block is done; a second one raises at once, so the
+    caller kills ffmpeg and stops without the file (imageio-ffmpeg's stop policy). A
+    no-op off the main thread, where Python delivers no signals anyway."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
-    old = {sig: signal.signal(sig, lambda n, f: caught.append(n)) for sig in _DEFERRED}
+
+    def handler(signum: int, _frame) -> None:
+        if caught:
+            raise KeyboardInterrupt(f"signal {signum} while finishing {path}: stopped")
+        caught.append(signum)
+        log.warning("finishing %s; interrupt again to stop now without it", path)
+
+    old = {sig: signal.signal(sig, handler) for sig in _HELD}
     try:
         yield
     finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
     if caught:
         raise KeyboardInterrupt(f"signal {caught[0]} (held until the file was complete)")
 
 
-_DEFERRED = (signal.SIGINT, signal.SIGTERM)
+_HELD = (signal.SIGINT, signal.SIGTERM)
 _SHORT_CLIP = 2  # frames; a clip this short is encoded without B-frames
 
 
@@ -106,6 +115,11 @@ def check_video_output(path: str | Path) -> str:
 
 class FfmpegVideoWriter:
     """Sink writing Frames (RGB uint8, pts seconds) to an H.264 file, with audio."""
+
+    # Seconds any one wait on ffmpeg may take while finishing (flushing the encoder, the
+    # stream-copy mux of the whole file) before it is killed with a warning: generous,
+    # a slow disk copying hours of video still fits.
+    stop_timeout: float = 300.0
 
     def __init__(
         self,
@@ -236,7 +250,7 @@ class FfmpegVideoWriter:
         try:
             self._proc.stdin.write(data)
         except (BrokenPipeError, ValueError):
-            self._proc.wait()
+            self._wait(self._proc, "encoding")
             if self._stderr_thread:
                 self._stderr_thread.join(timeout=5)
             raise FfmpegError(self._cmd, self._proc.returncode, "\n".join(self._stderr)) from None
@@ -297,11 +311,13 @@ class FfmpegVideoWriter:
     def close(self) -> None:
         """Finish the file: flush the encoder, mux the audio, rename into place.
 
-        Ctrl-C or SIGTERM during this short, bounded step are held until the file is in
-        place and then raised, so an interrupt never throws away the work done."""
+        A first Ctrl-C or SIGTERM during this step is held until the file is in place and
+        then raised, so an interrupt never throws away the work done; a second one kills
+        ffmpeg and raises at once, leaving no file. Each wait on ffmpeg is bounded by
+        `stop_timeout` seconds, after which it is killed with a warning."""
         if self._closed:
             return
-        with _signals_deferred():
+        with _first_signal_held(self.path):
             self._finish()
 
     def _finish(self) -> None:
@@ -316,7 +332,7 @@ class FfmpegVideoWriter:
                 self._send(frame_duration(round(self._step() * TICKS_PER_SECOND)))
             with contextlib.suppress(BrokenPipeError):
                 self._proc.stdin.close()
-            rc = self._proc.wait()
+            rc = self._wait(self._proc, "encoding")
             if self._stderr_thread:
                 self._stderr_thread.join(timeout=5)
             if rc != 0:
@@ -325,8 +341,13 @@ class FfmpegVideoWriter:
             cmd = self.mux_command(self._tmp_video, final_tmp)
             mux = popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:
-                _, err = mux.communicate()
-            except BaseException:
+                try:
+                    _, err = mux.communicate(timeout=self.stop_timeout)
+                except subprocess.TimeoutExpired:
+                    self._warn_stuck("muxing")
+                    mux.kill()
+                    _, err = mux.communicate()
+            except BaseException:  # a second interrupt: stop now
                 mux.kill()
                 mux.wait()
                 raise
@@ -337,6 +358,23 @@ class FfmpegVideoWriter:
             self.written = True
         finally:
             self._cleanup(final_tmp)
+
+    def _warn_stuck(self, what: str) -> None:
+        log.warning(
+            "%s: ffmpeg did not finish %s within %.0f s; stopping it",
+            self.path,
+            what,
+            self.stop_timeout,
+        )
+
+    def _wait(self, proc: subprocess.Popen, what: str) -> int:
+        """Wait for `proc`, at most `stop_timeout` s; then warn and kill it."""
+        try:
+            return proc.wait(timeout=self.stop_timeout)
+        except subprocess.TimeoutExpired:
+            self._warn_stuck(what)
+            proc.kill()
+            return proc.wait()
 
     def abort(self) -> None:
         """Stop without producing an output file."""
