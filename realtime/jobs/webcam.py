@@ -7,8 +7,8 @@ result and the keys change style, strength and view between frames (see HELP_LIN
 
 from __future__ import annotations
 
-import contextlib
 import json
+import logging
 import os
 import sys
 import time
@@ -380,8 +380,10 @@ def run_webcam(
             raise KeyboardInterrupt
         return 0
     finally:
-        with contextlib.suppress(Exception):
+        try:
             src.close()
+        except Exception:  # the run's result stands; say what went wrong at shutdown
+            logging.getLogger(__name__).exception("closing %s failed", src.name)
         if controller is not None:
             controller.abort()  # finalizes an open recording
         if window is not None:
