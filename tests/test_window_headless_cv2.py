@@ -28,10 +28,21 @@ def headless_cv2(monkeypatch):
     monkeypatch.setattr(cv2, "getBuildInformation", lambda: HEADLESS_BUILD)
     monkeypatch.setattr(cv2, "namedWindow", not_implemented)
     monkeypatch.setenv("DISPLAY", "localhost:10.0")  # a display is there
+    from importlib import metadata
+
     from realtime.sinks import window
 
     installed = {"opencv-python", "opencv-python-headless"}
-    monkeypatch.setattr(window, "_installed", lambda names: [n for n in names if n in installed])
+    real_version = metadata.version
+
+    def version(name: str) -> str:
+        if name.startswith("opencv"):
+            if name in installed:
+                return "5.0.0"
+            raise metadata.PackageNotFoundError(name)
+        return real_version(name)
+
+    monkeypatch.setattr(metadata, "version", version)
     return window
 
 
