@@ -45,6 +45,7 @@ from realtime.sinks._mkv import (
     frame_duration,
     stream_header,
 )
+from realtime.validate import prepare_output_folder
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +107,7 @@ def check_video_output(path: str | Path) -> str:
             f"{path}: unsupported video output type '{p.suffix}'; use .mp4, .mov, .m4v or .mkv"
         )
     parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise UserError(f"{path}: folder {parent} does not exist; create it first")
+    prepare_output_folder(p)  # a missing folder is made, and the user told, as by `image`
     if not os.access(parent, os.W_OK):
         raise UserError(f"{path}: folder {parent} is not writable; choose another output")
     return muxer

@@ -12,6 +12,7 @@ from models.errors import UserError
 from realtime.bgr import bgr_to_rgb
 from realtime.frame import Frame
 from realtime.sources.base import Source
+from realtime.validate import positive_finite
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 _PRINTF = re.compile(r"%(0?\d*)d")
@@ -63,8 +64,8 @@ class ImageFolderSource(Source):
     def __init__(self, spec: str, *, fps: float = 25.0) -> None:
         self.spec = spec
         self.name = spec
+        self.fps = positive_finite("--fps", fps)
         self.files = list_images(spec)
-        self.fps = float(fps)
         self.frame_count = len(self.files)
         self.duration = len(self.files) / self.fps
         self.has_audio = False
