@@ -132,3 +132,78 @@ def test_a_hung_ffmpeg_is_killed_after_the_timeout_with_a_warning(
     assert f"did not finish {stage} within" in caplog.text
     assert not w.written and list(tmp_path.iterdir()) == []
     assert child_ffmpegs() == []
+
+
+# -- a full disk or a file-size limit during `video` (item 4) -------------------------------
+
+# The CLI with a stand-in stylizer (no TensorFlow). With "mux", only the final mux's ffmpeg
+# runs under the file-size limit; else the whole run (and so the encoder) does.
+_VIDEO_CLI = r"""
+import resource, sys
+import realtime.jobs.video as video
+import realtime.sinks.ffmpeg_writer as fw
+
+video.build_processor = lambda *a, **k: (lambda im: 255 - im)
+stage, limit = sys.argv[1], int(sys.argv[2])
+
+def limited():
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+if stage == "mux":
+    real_popen = fw.popen
+    def popen(cmd, **kw):
+        if "nut" not in cmd:
+            kw["preexec_fn"] = limited
+        return real_popen(cmd, **kw)
+    fw.popen = popen
+else:
+    limited()
+import stylize_video
+sys.exit(stylize_video.main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.parametrize("stage", ["encode", "mux"])
+def test_disk_full_during_video_is_one_line_and_leaves_nothing(tmp_path, stage) -> None:
+    from video_clips import make_clip
+
+    clip = make_clip(tmp_path / "in.mp4", size=(320, 240), fps=25, seconds=2.0)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    out = folder / "movie.mp4"
+    limit = 40_000  # bytes: the stylized clip is several times larger
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    cli = ["video", str(clip), "-o", str(out), "--json"]
+    r = subprocess.run(
+        [sys.executable, "-c", _VIDEO_CLI, stage, str(limit), *cli],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert lines[0].startswith(f"stylize-video: error: cannot write {out}: ")
+    assert "no space left" in lines[0] or "size limit" in lines[0]
+    assert list(folder.iterdir()) == []  # nothing at the destination, no temp file
+
+
+@pytest.mark.parametrize(
+    ("returncode", "stderr", "why"),
+    [
+        (228, "", "no space left on device"),  # AVERROR(ENOSPC) & 0xff
+        (1, "av_interleaved_write_frame(): No space left on device", "no space left"),
+        (-signal.SIGXFSZ, "", "file-size limit"),
+        (1, "Error writing trailer: File too large", "too large"),
+        (1, "Disk quota exceeded", "quota"),
+    ],
+)
+def test_ffmpeg_disk_failures_become_user_errors(returncode, stderr, why) -> None:
+    from models.errors import UserError
+    from realtime.sinks.ffmpeg_writer import _failure
+
+    err = _failure(Path("o.mp4"), ["ffmpeg"], returncode, stderr)
+    assert isinstance(err, UserError) and why in str(err) and "o.mp4" in str(err)
+    assert isinstance(_failure(Path("o.mp4"), ["ffmpeg"], 1, "Invalid data"), FfmpegError)

@@ -23,6 +23,7 @@ How it works, and why:
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import signal
@@ -87,6 +88,35 @@ def _first_signal_held(path: Path):
 
 _HELD = (signal.SIGINT, signal.SIGTERM)
 _SHORT_CLIP = 2  # frames; a clip this short is encoded without B-frames
+
+
+# What ffmpeg says, or how it ends, when the disk cannot take the file: the cause a user
+# can act on. ffmpeg exits with AVERROR(errno) & 0xff (ENOSPC 28 -> 228); a file-size
+# limit (ulimit -f) kills it with SIGXFSZ.
+_WRITE_FAILURES = (
+    ("No space left on device", errno.ENOSPC, "no space left on device"),
+    ("Disk quota exceeded", errno.EDQUOT, "disk quota exceeded"),
+    ("File too large", errno.EFBIG, "the file is too large for the file system or size limit"),
+)
+
+
+def write_failure(path: Path, returncode: int | None, stderr: str) -> str | None:
+    """Why ffmpeg could not write `path` when the cause is the disk (no space, quota, a
+    file-size limit), as a phrase for the user; None for any other failure."""
+    if returncode == -getattr(signal, "SIGXFSZ", 0):
+        return "the file-size limit was reached (ulimit -f)"
+    for text, code, why in _WRITE_FAILURES:
+        if text in stderr or returncode == 256 - code:
+            return why
+    return None
+
+
+def _failure(path: Path, cmd: list[str], returncode: int | None, stderr: str) -> Exception:
+    """The error to raise for a failed ffmpeg: the user's to fix when the disk is full."""
+    why = write_failure(path, returncode, stderr)
+    if why is None:
+        return FfmpegError(cmd, returncode, stderr)
+    return UserError(f"cannot write {path}: {why}; free some space or choose another -o")
 
 
 @dataclass(frozen=True)
@@ -156,7 +186,12 @@ class FfmpegVideoWriter:
     # -- helpers --------------------------------------------------------------------
     def _tempname(self, suffix: str) -> str:
         # named for this process, so a later run can tell a killed run's leftovers
-        return str(part_file(self.path, suffix))
+        try:
+            return str(part_file(self.path, suffix))
+        except OSError as e:
+            raise UserError(
+                f"cannot write {self.path}: {e.strerror or e}; choose another -o"
+            ) from None
 
     def encode_command(
         self, width: int, height: int, out: str, *, bframes: bool = True
@@ -253,7 +288,8 @@ class FfmpegVideoWriter:
             self._wait(self._proc, "encoding")
             if self._stderr_thread:
                 self._stderr_thread.join(timeout=5)
-            raise FfmpegError(self._cmd, self._proc.returncode, "\n".join(self._stderr)) from None
+            stderr = "\n".join(self._stderr)
+            raise _failure(self.path, self._cmd, self._proc.returncode, stderr) from None
 
     # -- sink API -------------------------------------------------------------------
     @property
@@ -336,7 +372,7 @@ class FfmpegVideoWriter:
             if self._stderr_thread:
                 self._stderr_thread.join(timeout=5)
             if rc != 0:
-                raise FfmpegError(self._cmd, rc, "\n".join(self._stderr))
+                raise _failure(self.path, self._cmd, rc, "\n".join(self._stderr))
             final_tmp = self._tempname(self.path.suffix)
             cmd = self.mux_command(self._tmp_video, final_tmp)
             mux = popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -352,7 +388,7 @@ class FfmpegVideoWriter:
                 mux.wait()
                 raise
             if mux.returncode != 0:
-                raise FfmpegError(cmd, mux.returncode, err.decode("utf-8", "replace"))
+                raise _failure(self.path, cmd, mux.returncode, err.decode("utf-8", "replace"))
             os.replace(final_tmp, self.path)
             final_tmp = None
             self.written = True
