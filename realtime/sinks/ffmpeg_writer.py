@@ -100,9 +100,9 @@ _WRITE_FAILURES = (
 )
 
 
-def write_failure(path: Path, returncode: int | None, stderr: str) -> str | None:
-    """Why ffmpeg could not write `path` when the cause is the disk (no space, quota, a
-    file-size limit), as a phrase for the user; None for any other failure."""
+def write_failure(returncode: int | None, stderr: str) -> str | None:
+    """Why ffmpeg could not write its output when the cause is the disk (no space, quota,
+    a file-size limit), as a phrase for the user; None for any other failure."""
     if returncode == -getattr(signal, "SIGXFSZ", 0):
         return "the file-size limit was reached (ulimit -f)"
     for text, code, why in _WRITE_FAILURES:
@@ -113,7 +113,7 @@ def write_failure(path: Path, returncode: int | None, stderr: str) -> str | None
 
 def _failure(path: Path, cmd: list[str], returncode: int | None, stderr: str) -> Exception:
     """The error to raise for a failed ffmpeg: the user's to fix when the disk is full."""
-    why = write_failure(path, returncode, stderr)
+    why = write_failure(returncode, stderr)
     if why is None:
         return FfmpegError(cmd, returncode, stderr)
     return UserError(f"cannot write {path}: {why}; free some space or choose another -o")
