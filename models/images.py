@@ -135,10 +135,13 @@ def save_image(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | Non
 
 
 def animation_frames(path: str | os.PathLike) -> int:
-    """How many frames an image file holds (1 for a still; 0 when unreadable, which
-    load_image then reports)."""
+    """How many frames an animated GIF, PNG (APNG) or WebP holds: 1 for a still or any
+    other format (a multi-page TIFF is pages, not an animation); 0 when unreadable,
+    which load_image then reports."""
     try:
         with Image.open(path) as im:
+            if im.format not in ("GIF", "PNG", "WEBP"):
+                return 1
             return int(getattr(im, "n_frames", 1))
     except (OSError, SyntaxError, ValueError):
         return 0
