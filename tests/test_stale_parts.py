@@ -14,14 +14,15 @@ from models.atomic import atomic_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Writes two frames of a video and then waits (as a long run would) until killed.
+# Writes three frames of a video (the encoder starts at the third) and then waits, as a
+# long run would, until killed.
 _WRITER = r"""
 import sys, time
 import numpy as np
 from realtime.frame import Frame
 from realtime.sinks.ffmpeg_writer import FfmpegVideoWriter
 w = FfmpegVideoWriter(sys.argv[1], fps=10)
-for i in range(2):
+for i in range(3):
     w.write(Frame(np.zeros((16, 16, 3), np.uint8), i / 10, i))
 print(w._proc.pid, flush=True)
 time.sleep(600)
