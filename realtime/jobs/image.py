@@ -15,13 +15,18 @@ import numpy as np
 from models.atomic import atomic_path
 from models.errors import UserError
 from models.images import (
+    ANIMATED_EXTENSIONS,
     IMAGE_EXTENSIONS,
+    animation_frames,
     fit_long_side,
     is_image_file,
+    load_animation,
     load_image,
+    save_animation,
     save_image,
 )
 from models.styles import style_image_path
+from realtime import validate
 
 
 def collect_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[Path]]:
@@ -116,8 +121,7 @@ def stylize_images(
     Returns the exit code."""
     from models.styles import parse_style
 
-    if size is not None and size < 16:
-        raise UserError(f"--size {size}: give the long side in pixels, at least 16")
+    validate.long_side("--size", size)
     if not 0 <= strength <= 1:
         raise UserError(f"--strength {strength}: give a number from 0 to 1")
     if len(styles) > 1:
@@ -127,6 +131,11 @@ def stylize_images(
     targets = output_paths(images, output)
     # Validate every input before loading TensorFlow, so a bad file fails fast.
     loaded = [load_image(p) for p in images]
+    shapes = [(str(p), *rgb.shape[:2]) for p, (rgb, _) in zip(images, loaded, strict=True)]
+    validate.check_fits_in_memory(shapes, size)
+    for dst in targets:
+        validate.prepare_output_folder(dst)
+    animated = {p: n for p in images if (n := animation_frames(p)) > 1}
 
     from models.stylizer import load_stylizer
 
@@ -150,8 +159,19 @@ def stylize_images(
         stylizer.reset_content()
         t0 = time.perf_counter()
         result = stylizer(content)
+        frames = 1
+        if src in animated and dst.suffix.lower() in ANIMATED_EXTENSIONS:
+            frames = _stylize_animation(stylizer, src, dst, size, result, alpha)
+        else:
+            if src in animated:
+                print(
+                    f"{src}: animated ({animated[src]} frames), but {dst.suffix} holds one "
+                    "picture: stylized the first frame only (give -o NAME.gif, .png or "
+                    ".webp for all of them)",
+                    file=sys.stderr,
+                )
+            save_image(dst, result, alpha)
         ms = (time.perf_counter() - t0) * 1000
-        save_image(dst, result, alpha)
         entry = {
             "input": str(src),
             "output": str(dst),
@@ -160,6 +180,8 @@ def stylize_images(
             "height": int(result.shape[0]),
             "ms": round(ms, 1),
         }
+        if frames > 1:
+            entry["frames"] = frames
         if grid:
             g = write_grid(
                 dst.with_name(f"{dst.stem}_grid.png"), content, style_preview, result, spec.name
@@ -167,7 +189,8 @@ def stylize_images(
             entry["grid"] = str(g)
         results.append(entry)
         if not as_json:
-            print(f"{src} -> {dst} ({entry['width']}x{entry['height']}, {ms:.0f} ms)")
+            what = f"{frames} frames, " if frames > 1 else ""
+            print(f"{src} -> {dst} ({entry['width']}x{entry['height']}, {what}{ms:.0f} ms)")
     if skipped and not as_json:
         print(
             f"skipped {len(skipped)} non-image file(s): {', '.join(p.name for p in skipped)}",
@@ -186,6 +209,24 @@ def stylize_images(
             )
         )
     return 0
+
+
+def _stylize_animation(
+    stylizer, src: Path, dst: Path, size: int | None, first: np.ndarray, alpha
+) -> int:
+    """Stylize every frame of an animated input into an animated `dst`, keeping each
+    frame's duration and the loop count; `first` is frame 0 already stylized. Returns
+    the number of frames."""
+    frames, durations, loop = load_animation(src)
+    out = [(first, alpha)]
+    for rgb, a in frames[1:]:
+        content = fit_long_side(rgb, size)
+        if a is not None and content.shape[:2] != a.shape:
+            a = cv2.resize(a, content.shape[1::-1], interpolation=cv2.INTER_AREA)
+        stylizer.reset_content()
+        out.append((stylizer(content), a))
+    save_animation(dst, out, durations, loop)
+    return len(out)
 
 
 DEFAULT_IMAGE_SIZE = 512  # long side when --size is not given: VGG optimization is slow
@@ -215,13 +256,17 @@ def optimize_images(
     )
 
     settings = make_settings(settings)
-    if size is not None and size < 16:
-        raise UserError(f"--size {size}: give the long side in pixels, at least 16")
+    validate.long_side("--size", size)
     style_path = style_image_path(style)
     images, _ = collect_inputs(inputs)
     targets = output_paths(images, output)
     loaded = [load_image(p) for p in images]  # every input checked before TF loads
     style_rgb = load_image(style_path)[0]
+    for dst in targets:
+        validate.prepare_output_folder(dst)
+    for p in images:
+        if (n := animation_frames(p)) > 1:
+            print(f"{p}: animated ({n} frames); optimizing its first frame only", file=sys.stderr)
 
     fast = None
     if settings.init == "fast":

@@ -18,9 +18,9 @@ class Sink:
     name: str = "sink"
     # False for views that change size with the display mode (side by side, HUD).
     fixed_size: bool = True
+    frames: int = 0  # written (or accepted) so far; a subclass counts, or computes it
 
     def __init__(self) -> None:
-        self.frames = 0
         self._shape: tuple[int, ...] | None = None
 
     def open(self, time_base: Fraction | None) -> None:

@@ -23,11 +23,11 @@ How it works, and why:
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import signal
 import subprocess
-import tempfile
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from models.atomic import part_file
 from models.errors import UserError
 from realtime.ffmpeg import FfmpegError, ffmpeg_exe, popen
 from realtime.frame import Frame
@@ -47,6 +48,7 @@ from realtime.sinks._mkv import (
     stream_header,
 )
 from realtime.sinks.base import Sink
+from realtime.validate import prepare_output_folder
 
 log = logging.getLogger(__name__)
 
@@ -60,24 +62,63 @@ _COPYABLE = {
 
 
 @contextlib.contextmanager
-def _signals_deferred():
-    """Hold SIGINT/SIGTERM (main thread only) and raise KeyboardInterrupt on exit if one
-    came; a no-op off the main thread, where Python delivers no signals anyway."""
+def _first_signal_held(path: Path):
+    """While the file is finished, hold the first SIGINT/SIGTERM (main thread only) and
+    raise KeyboardInterrupt once the block is done; a second one raises at once, so the
+    caller kills ffmpeg and stops without the file (imageio-ffmpeg's stop policy). A
+    no-op off the main thread, where Python delivers no signals anyway."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
-    old = {sig: signal.signal(sig, lambda n, f: caught.append(n)) for sig in _DEFERRED}
+
+    def handler(signum: int, _frame) -> None:
+        if caught:
+            raise KeyboardInterrupt(f"signal {signum} while finishing {path}: stopped")
+        caught.append(signum)
+        log.warning("finishing %s; interrupt again to stop now without it", path)
+
+    old = {sig: signal.signal(sig, handler) for sig in _HELD}
     try:
         yield
     finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
     if caught:
         raise KeyboardInterrupt(f"signal {caught[0]} (held until the file was complete)")
 
 
-_DEFERRED = (signal.SIGINT, signal.SIGTERM)
+_HELD = (signal.SIGINT, signal.SIGTERM)
+_SHORT_CLIP = 2  # frames; a clip this short is encoded without B-frames
+
+
+# What ffmpeg says, or how it ends, when the disk cannot take the file: the cause a user
+# can act on. ffmpeg exits with AVERROR(errno) & 0xff (ENOSPC 28 -> 228); a file-size
+# limit (ulimit -f) kills it with SIGXFSZ.
+_WRITE_FAILURES = (
+    ("No space left on device", errno.ENOSPC, "no space left on device"),
+    ("Disk quota exceeded", errno.EDQUOT, "disk quota exceeded"),
+    ("File too large", errno.EFBIG, "the file is too large for the file system or size limit"),
+)
+
+
+def write_failure(returncode: int | None, stderr: str) -> str | None:
+    """Why ffmpeg could not write its output when the cause is the disk (no space, quota,
+    a file-size limit), as a phrase for the user; None for any other failure."""
+    if returncode == -getattr(signal, "SIGXFSZ", 0):
+        return "the file-size limit was reached (ulimit -f)"
+    for text, code, why in _WRITE_FAILURES:
+        if text in stderr or returncode == 256 - code:
+            return why
+    return None
+
+
+def _failure(path: Path, cmd: list[str], returncode: int | None, stderr: str) -> Exception:
+    """The error to raise for a failed ffmpeg: the user's to fix when the disk is full."""
+    why = write_failure(returncode, stderr)
+    if why is None:
+        return FfmpegError(cmd, returncode, stderr)
+    return UserError(f"cannot write {path}: {why}; free some space or choose another -o")
 
 
 @dataclass(frozen=True)
@@ -98,8 +139,7 @@ def check_video_output(path: str | Path) -> str:
             f"{path}: unsupported video output type '{p.suffix}'; use .mp4, .mov, .m4v or .mkv"
         )
     parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise UserError(f"{path}: folder {parent} does not exist; create it first")
+    prepare_output_folder(p)  # a missing folder is made, and the user told, as by `image`
     if not os.access(parent, os.W_OK):
         raise UserError(f"{path}: folder {parent} is not writable; choose another output")
     return muxer
@@ -107,6 +147,11 @@ def check_video_output(path: str | Path) -> str:
 
 class FfmpegVideoWriter(Sink):
     """Sink writing Frames (RGB uint8, pts seconds) to an H.264 file, with audio."""
+
+    # Seconds any one wait on ffmpeg may take while finishing (flushing the encoder, the
+    # stream-copy mux of the whole file) before it is killed with a warning: generous,
+    # a slow disk copying hours of video still fits.
+    stop_timeout: float = 300.0
 
     def __init__(
         self,
@@ -127,6 +172,8 @@ class FfmpegVideoWriter(Sink):
         self.audio = audio
         self.crf = crf
         self.preset = preset
+        self._encoded = 0
+        self._pending: list[Frame] = []
         self.padded = False
         self._first_pts = 0.0
         self._last_pts = 0.0
@@ -141,23 +188,26 @@ class FfmpegVideoWriter(Sink):
 
     # -- helpers --------------------------------------------------------------------
     def _tempname(self, suffix: str) -> str:
-        fd, name = tempfile.mkstemp(
-            prefix=f".{self.path.stem}.", suffix=f".part{suffix}", dir=self.path.parent or "."
-        )
-        os.close(fd)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(name, 0o666 & ~umask)  # mkstemp makes 0600; the output is an ordinary file
-        return name
+        # named for this process, so a later run can tell a killed run's leftovers
+        try:
+            return str(part_file(self.path, suffix))
+        except OSError as e:
+            raise UserError(
+                f"cannot write {self.path}: {e.strerror or e}; choose another -o"
+            ) from None
 
-    def encode_command(self, width: int, height: int, out: str) -> list[str]:
+    def encode_command(
+        self, width: int, height: int, out: str, *, bframes: bool = True
+    ) -> list[str]:
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
         cmd += ["-f", "matroska", "-i", "pipe:0", "-map", "0:v:0"]
         cmd += ["-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf)]
         cmd += ["-pix_fmt", "yuv420p", "-fps_mode", "passthrough"]
-        if not self.fps:
+        if not self.fps or not bframes:
             # Uneven frame times: no B-frames, so pts equal dts and the mp4 needs no edit
-            # list (see mux_command), which would hide the last frame.
+            # list (see mux_command), which would hide the last frame. A clip of one or
+            # two frames gets none either: with B-frames on, ffmpeg guesses their decode
+            # times 1 tick apart and the mp4 comes out 0 s long, unreadable to OpenCV.
             cmd += ["-bf", "0"]
         # the source's time base keeps its timestamps exact; live frames get 1/90000
         tb = self.time_base or Fraction(1, 90000)
@@ -165,18 +215,28 @@ class FfmpegVideoWriter(Sink):
         cmd += ["-f", "nut", out]
         return cmd
 
+    def _step(self) -> float:
+        """The last frame's duration (s): the frame time, else the last interval."""
+        return 1.0 / self.fps if self.fps else (self._last_interval or 1 / 30)
+
     def video_duration(self) -> float:
         """Seconds from the first frame's start to the last frame's end."""
-        if not self.frames:
+        if not self._encoded:
             return 0.0
-        step = 1.0 / self.fps if self.fps else (self._last_interval or 1 / 30)
-        return self._last_pts - self._first_pts + step
+        return self._last_pts - self._first_pts + self._step()
 
     def mux_command(self, video: str, out: str) -> list[str]:
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
         cmd += ["-i", video]
         maps = ["-map", "0:v:0"]
         codecs = ["-c:v", "copy"]
+        if self._encoded <= _SHORT_CLIP:
+            # NUT keeps no packet durations and the muxer guesses the last one from the
+            # one before, so a one-frame file had none ("Duration: N/A", unreadable to
+            # OpenCV): give each frame the frame time. Only here: on longer clips the
+            # filter would lose the mp4's edit list for B-frames.
+            fill = f"DURATION+not(DURATION)*round({self._step():.9f}/TB)"
+            codecs += ["-bsf:v", f"setts=duration={fill}"]
         if self.audio is not None:
             start = self.audio.start + self._first_pts
             if start > 0:
@@ -209,11 +269,11 @@ class FfmpegVideoWriter(Sink):
         for line in iter(self._proc.stderr.readline, b""):
             self._stderr.append(line.decode("utf-8", "replace").rstrip())
 
-    def _open(self, height: int, width: int) -> None:
+    def _open(self, height: int, width: int, *, bframes: bool = True) -> None:
         self._tmp_video = self._tempname(".nut")
         ew, eh = width + width % 2, height + height % 2
         self.padded = (ew, eh) != (width, height)
-        self._cmd = self.encode_command(ew, eh, self._tmp_video)
+        self._cmd = self.encode_command(ew, eh, self._tmp_video, bframes=bframes)
         self._proc = popen(
             self._cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
@@ -228,77 +288,124 @@ class FfmpegVideoWriter(Sink):
         try:
             self._proc.stdin.write(data)
         except (BrokenPipeError, ValueError):
-            self._proc.wait()
+            self._wait(self._proc, "encoding")
             if self._stderr_thread:
                 self._stderr_thread.join(timeout=5)
-            raise FfmpegError(self._cmd, self._proc.returncode, "\n".join(self._stderr)) from None
+            stderr = "\n".join(self._stderr)
+            raise _failure(self.path, self._cmd, self._proc.returncode, stderr) from None
 
     # -- sink API -------------------------------------------------------------------
+    @property
+    def frames(self) -> int:
+        """Frames accepted so far."""
+        return self._encoded + len(self._pending)
+
     def write(self, frame: Frame) -> None:
         if self._closed:
             raise RuntimeError(f"{self.path}: writer is closed")
         image = frame.image
         if self.check_frame(frame):
             self._first_pts = frame.pts
-            self._open(image.shape[0], image.shape[1])
+        if self._proc is None:
+            # The encoder starts at the third frame: a clip that ends sooner is encoded
+            # without B-frames (see encode_command). A copy: the caller may reuse the array.
+            self._pending.append(Frame(image.copy(), frame.pts, frame.index))
+            if len(self._pending) == _SHORT_CLIP + 1:
+                self._start(bframes=True)
+            return
+        self._encode(frame)
+
+    def _start(self, *, bframes: bool) -> None:
+        assert self._shape is not None
+        self._open(self._shape[0], self._shape[1], bframes=bframes)
+        pending, self._pending = self._pending, []
+        for f in pending:
+            self._encode(f)
+
+    def _encode(self, frame: Frame) -> None:
+        image = frame.image
         if self.padded:
             h, w = image.shape[:2]
             image = np.pad(image, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
         ticks = round((frame.pts - self._first_pts) * TICKS_PER_SECOND)
         ticks = max(ticks, self._last_ticks + 1)  # strictly increasing, never dropped
-        if self.frames:
+        if self._encoded:
             self._send(frame_duration(ticks - self._last_ticks))  # closes the previous frame
-        self._last_ticks = ticks
-        if self.frames:
             self._last_interval = frame.pts - self._last_pts
+        self._last_ticks = ticks
         self._last_pts = frame.pts
         data = np.ascontiguousarray(image)
         self._send(frame_cluster_header(ticks, data.nbytes))
         self._send(memoryview(data).cast("B"))
-        self.frames += 1
+        self._encoded += 1
 
     def close(self) -> None:
         """Finish the file: flush the encoder, mux the audio, rename into place.
 
-        Ctrl-C or SIGTERM during this short, bounded step are held until the file is in
-        place and then raised, so an interrupt never throws away the work done."""
+        A first Ctrl-C or SIGTERM during this step is held until the file is in place and
+        then raised, so an interrupt never throws away the work done; a second one kills
+        ffmpeg and raises at once, leaving no file. Each wait on ffmpeg is bounded by
+        `stop_timeout` seconds, after which it is killed with a warning."""
         if self._closed:
             return
-        with _signals_deferred():
+        with _first_signal_held(self.path):
             self._finish()
 
     def _finish(self) -> None:
         self._closed = True
         final_tmp = None
         try:
+            if self._pending:
+                self._start(bframes=False)  # a clip of one or two frames
             if self._proc is None:
                 return  # nothing was written: leave no file
-            step = 1.0 / self.fps if self.fps else (self._last_interval or 1 / 30)
             with contextlib.suppress(BrokenPipeError, FfmpegError):
-                self._send(frame_duration(round(step * TICKS_PER_SECOND)))
+                self._send(frame_duration(round(self._step() * TICKS_PER_SECOND)))
             with contextlib.suppress(BrokenPipeError):
                 self._proc.stdin.close()
-            rc = self._proc.wait()
+            rc = self._wait(self._proc, "encoding")
             if self._stderr_thread:
                 self._stderr_thread.join(timeout=5)
             if rc != 0:
-                raise FfmpegError(self._cmd, rc, "\n".join(self._stderr))
+                raise _failure(self.path, self._cmd, rc, "\n".join(self._stderr))
             final_tmp = self._tempname(self.path.suffix)
             cmd = self.mux_command(self._tmp_video, final_tmp)
             mux = popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:
-                _, err = mux.communicate()
-            except BaseException:
+                try:
+                    _, err = mux.communicate(timeout=self.stop_timeout)
+                except subprocess.TimeoutExpired:
+                    self._warn_stuck("muxing")
+                    mux.kill()
+                    _, err = mux.communicate()
+            except BaseException:  # a second interrupt: stop now
                 mux.kill()
                 mux.wait()
                 raise
             if mux.returncode != 0:
-                raise FfmpegError(cmd, mux.returncode, err.decode("utf-8", "replace"))
+                raise _failure(self.path, cmd, mux.returncode, err.decode("utf-8", "replace"))
             os.replace(final_tmp, self.path)
             final_tmp = None
             self.written = True
         finally:
             self._cleanup(final_tmp)
+
+    def _warn_stuck(self, what: str) -> None:
+        log.warning(
+            "%s: ffmpeg did not finish %s within %.0f s; stopping it",
+            self.path,
+            what,
+            self.stop_timeout,
+        )
+
+    def _wait(self, proc: subprocess.Popen, what: str) -> int:
+        """Wait for `proc`, at most `stop_timeout` s; then warn and kill it."""
+        try:
+            return proc.wait(timeout=self.stop_timeout)
+        except subprocess.TimeoutExpired:
+            self._warn_stuck(what)
+            proc.kill()
+            return proc.wait()
 
     def abort(self) -> None:
         """Stop without producing an output file."""

@@ -1,8 +1,10 @@
 """OpenCV window sink with a HUD and a help overlay.
 
 opencv-python's Qt GUI aborts the whole process (a Qt fatal error, not an exception)
-when there is no display, so `require_display()` checks first and raises a UserError that
-says what to do."""
+when there is no display, and a GUI-less build (opencv-python-headless, which many vision
+packages pull in and whose `cv2` then wins over opencv-python's) raises "The function is
+not implemented" at the first window; `require_display()` checks both first and raises a
+UserError that says what to do."""
 
 from __future__ import annotations
 
@@ -33,6 +35,43 @@ HELP_LINES = (
 )
 
 
+_HEADLESS_DISTS = ("opencv-python-headless", "opencv-contrib-python-headless")
+
+
+def _installed(names: Sequence[str]) -> list[str]:
+    from importlib import metadata
+
+    found = []
+    for name in names:
+        try:
+            metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+        found.append(name)
+    return found
+
+
+def gui_problem(build_information: str | None = None) -> str | None:
+    """Why this OpenCV cannot open windows (built without a GUI), with the fix; else None."""
+    if build_information is None:
+        import cv2
+
+        build_information = cv2.getBuildInformation()
+    m = re.search(r"^\s*GUI:\s*(\S+)", build_information, re.MULTILINE)
+    if m is None or m.group(1).upper() != "NONE":
+        return None
+    headless = _installed(_HEADLESS_DISTS)
+    gui = _installed(("opencv-python", "opencv-contrib-python")) or ["opencv-python"]
+    if headless:
+        # both share the cv2 folder: removing one breaks the other, so reinstall
+        fix = f"pip uninstall -y {' '.join(headless + gui)} && pip install {gui[0]}"
+        what = f"the installed OpenCV has no GUI ({', '.join(headless)} provides cv2)"
+    else:
+        fix = f"pip install --force-reinstall {gui[0]}"
+        what = "the installed OpenCV was built without a GUI"
+    return f"{what}; fix: {fix}"
+
+
 def display_problem() -> str | None:
     """Why a window cannot open here, or None when it can."""
     if not sys.platform.startswith("linux"):
@@ -49,6 +88,12 @@ def display_problem() -> str | None:
 
 
 def require_display() -> None:
+    problem = gui_problem()
+    if problem:
+        raise UserError(
+            f"cannot open a window: {problem}; or run with --headless (add -o out.mp4 to "
+            "record) or use `stylize-video serve` to watch in a browser"
+        )
     problem = display_problem()
     if problem:
         raise UserError(

@@ -18,8 +18,12 @@ def open_file_source(
 ) -> Source:
     """A never-dropping source for a video file or URL, a folder of images or a
     printf-style pattern (frames/%05d.png)."""
+    from realtime import validate
     from realtime.sources.image_folder import ImageFolderSource, is_pattern
 
+    # checked here, before any default replaces them (--fps 0 became 25)
+    fps = validate.positive_finite("--fps", fps)
+    size = validate.long_side("--size", size)
     if is_pattern(spec) or Path(spec).is_dir():
         if start is not None or end is not None or size is not None:
             from models.errors import UserError
@@ -45,7 +49,9 @@ def open_live_source(
     from realtime.sources.stream import NetworkStreamSource, is_url
     from realtime.sources.test_pattern import TestPatternSource
     from realtime.sources.webcam import WebcamSource
+    from realtime.validate import positive_finite
 
+    fps = positive_finite("--fps", fps)
     if spec is None:
         return WebcamSource(0, width=width, height=height, fps=fps)
     s = str(spec)

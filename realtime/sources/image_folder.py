@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -11,9 +12,12 @@ from models.errors import UserError
 from realtime.bgr import bgr_to_rgb
 from realtime.frame import Frame
 from realtime.sources.base import Source
+from realtime.validate import positive_finite
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 _PRINTF = re.compile(r"%(0?\d*)d")
+
+log = logging.getLogger(__name__)
 
 
 def is_pattern(spec: str) -> bool:
@@ -60,19 +64,40 @@ class ImageFolderSource(Source):
     def __init__(self, spec: str, *, fps: float = 25.0) -> None:
         self.spec = spec
         self.name = spec
+        self.fps = positive_finite("--fps", fps)
         self.files = list_images(spec)
-        self.fps = float(fps)
         self.frame_count = len(self.files)
         self.duration = len(self.files) / self.fps
         self.has_audio = False
+        self.resized = 0  # frames of another size than the first, resized to it
 
     def __iter__(self) -> Iterator[Frame]:
         import cv2
 
+        size: tuple[int, int] | None = None  # (width, height) of the first frame
         for i, path in enumerate(self.files):
             bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if bgr is None:
                 raise UserError(f"{path}: not a readable image; remove or replace it")
+            h, w = bgr.shape[:2]
+            if size is None:
+                size = (w, h)
+            elif (w, h) != size:
+                # a video has one frame size: fit the odd one to the first frame's
+                if not self.resized:
+                    log.warning(
+                        "%s is %dx%d, the first frame %dx%d: resizing it (and any other "
+                        "frame of another size) to %dx%d",
+                        path,
+                        w,
+                        h,
+                        *size,
+                        *size,
+                    )
+                self.resized += 1
+                shrink = w * h > size[0] * size[1]
+                interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+                bgr = cv2.resize(bgr, size, interpolation=interp)
             yield Frame(image=bgr_to_rgb(bgr), pts=i / self.fps, index=i)
 
     def close(self) -> None:

@@ -2,10 +2,15 @@
 
 A consumer slower than the camera gets the freshest frame each time it asks and stale
 frames are dropped (counted in `dropped`), so latency stays bounded by one capture
-interval plus the consumer's own time."""
+interval plus the consumer's own time.
+
+The device is released by the grab thread on its way out, never by another thread while
+a read may be running (OpenCV's capture is not safe to release under a read; vidgear's
+CamGear does the same). A source whose thread never started is released by close()."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -15,12 +20,17 @@ import numpy as np
 from realtime.frame import Frame
 from realtime.sources.base import Source
 
+log = logging.getLogger(__name__)
+
 
 class LiveSource(Source):
     """Subclasses implement `_grab()` (an RGB frame, or None when the source has ended)
     and may override `_release()`."""
 
     live = True
+    # Seconds close() waits for the grab thread; one still inside a read after that
+    # releases the device itself when the read returns.
+    join_timeout: float = 10.0
 
     def __init__(self) -> None:
         self.pts_clock = time.monotonic()
@@ -31,6 +41,8 @@ class LiveSource(Source):
         self._error: BaseException | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._released = False
+        self._release_lock = threading.Lock()
         self.captured = 0
         self.delivered = 0
 
@@ -47,6 +59,18 @@ class LiveSource(Source):
     def _release(self) -> None:
         pass
 
+    def _release_once(self) -> None:
+        """Release the device exactly once; an error is logged, not raised or hidden (it
+        comes at shutdown, when the frames are already safe)."""
+        with self._release_lock:
+            if self._released:
+                return
+            self._released = True
+        try:
+            self._release()
+        except Exception:
+            log.exception("%s: releasing the device failed", getattr(self, "name", "source"))
+
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
@@ -62,6 +86,7 @@ class LiveSource(Source):
         except BaseException as e:  # surfaced to the consumer
             self._error = e
         finally:
+            self._release_once()  # here: no read can be running any more
             with self._cond:
                 self._ended = True
                 self._cond.notify_all()
@@ -92,6 +117,13 @@ class LiveSource(Source):
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._release()
+        if self._thread is None:
+            self._release_once()  # never started: nothing can be reading
+            return
+        self._thread.join(timeout=self.join_timeout)
+        if self._thread.is_alive():
+            log.warning(
+                "%s: still inside a read after %.0f s; the device is released when it returns",
+                getattr(self, "name", "source"),
+                self.join_timeout,
+            )

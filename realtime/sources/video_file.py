@@ -24,6 +24,7 @@ from models.errors import UserError
 from realtime.ffmpeg import MediaInfo, ffmpeg_exe, parse_rate, popen, probe
 from realtime.frame import Frame
 from realtime.sources.base import Source
+from realtime.validate import finite_time
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,8 @@ class VideoFileSource(Source):
         size: int | None = None,
         queue_size: int = 2,
     ) -> None:
+        start = finite_time("--start", start)  # NaN passes every comparison below
+        end = finite_time("--end", end)
         self.path = str(path)
         self.name = os.path.basename(self.path)
         self.info: MediaInfo = probe(self.path)
