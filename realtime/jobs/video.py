@@ -11,7 +11,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -119,16 +119,38 @@ def convert_video(
     as_json: bool = False,
     progress: bool = True,
     processor: FrameProcessor | None = None,
+    warmup_frames: int = 0,
+    audio: bool = True,
+    on_frame: Callable[[], None] | None = None,
+    exact_bounds: bool = False,
 ) -> int:
     """Stylize `input` (video file/URL, image folder or pattern) into `output` (.mp4,
-    .mov, .m4v, .mkv, a folder or a pattern). `processor` replaces the stylizer (tests).
-    Returns 0; raises UserError for bad input and KeyboardInterrupt after finalizing an
-    interrupted output."""
+    .mov, .m4v, .mkv, a folder or a pattern). `processor` replaces the stylizer (tests, or
+    a worker that loaded it once). Returns 0; raises UserError for bad input and
+    KeyboardInterrupt after finalizing an interrupted output.
+
+    For one segment of a longer job (realtime/jobs/cluster.py), on a video file:
+    `exact_bounds` selects exactly the frames with start <= pts < end by timestamp
+    (bounds between two frame times are frame-exact) instead of ffmpeg's seek;
+    `warmup_frames` (implies exact_bounds) also decodes and processes up to that many
+    frames before `start` without writing them, so the temporal filter's state at the
+    seam matches a run from the beginning; `audio=False` writes no audio track; `on_frame`
+    is called after each written frame."""
     from realtime.sources import open_file_source
 
     if Path(input).exists() and Path(output).exists() and same_file(input, output):
         raise UserError(f"{output}: is the input; choose another output name")
-    source = open_file_source(input, start=start, end=end, size=size, fps=fps)
+    window = None
+    if exact_bounds or warmup_frames:
+        from realtime.segments import WindowedSource
+
+        window = source = WindowedSource(
+            input, start=start, end=end, warmup=warmup_frames, size=size, audio=audio
+        )
+    else:
+        source = open_file_source(input, start=start, end=end, size=size, fps=fps)
+        if not audio:
+            source.has_audio = False
     with source:
         sink = open_sink(output, source, crf=crf)
         workers = 1
@@ -162,11 +184,15 @@ def convert_video(
             )
 
         def write(frame: Frame, out) -> None:
+            if window is not None and window.is_warmup(frame):
+                return  # processed for the temporal state only
             if not getattr(sink, "frames", 0) and hasattr(sink, "time_base"):
                 sink.time_base = getattr(source, "time_base", None)
             sink.write(Frame(image=out, pts=frame.pts, index=frame.index))
             if bar is not None:
                 bar.update(1)
+            if on_frame is not None:
+                on_frame()
 
         pipeline = Pipeline(source, processor, write, live=False, workers=workers)
         t0 = time.monotonic()
