@@ -154,8 +154,8 @@ def plan_segments(
     """Segments of frames [first, stop): a new one at every scene cut, and after
     `seconds` without one (None: only at cuts, i.e. shots). A segment shorter than a
     quarter of `seconds` is not started by the clock, only by a cut. Boundaries set by
-    the clock fall on multiples of `align` frames from `first` (the keyframe cadence of
-    `--keyframe-every`, so keyframes land where a single process puts them) and start
+    the clock fall on multiples of `align` frames from `first` or the last cut (the keyframe
+    cadence of `--keyframe-every`, so keyframes land where a single process puts them) and start
     `warmup` frames early (rounded up to a multiple of `align`, never before `first`)."""
     pts = scan.pts
     stop = len(pts) if stop is None else stop
@@ -165,13 +165,15 @@ def plan_segments(
     warmup = math.ceil(warmup / align) * align if warmup else 0
     cuts = set(scene_cuts(scan, threshold))
     starts: list[tuple[int, bool]] = [(first, first in cuts)]
+    anchor = first  # the temporal filter restarts its keyframe count at a cut
     for i in range(first + 1, stop):
         last = starts[-1][0]
         if i in cuts:
             starts.append((i, True))
+            anchor = i
         elif (
             seconds
-            and (i - first) % align == 0
+            and (i - anchor) % align == 0
             and pts[i] - pts[last] >= seconds
             and not _cut_soon(cuts, i, pts, seconds / 4, stop)
         ):
@@ -291,6 +293,8 @@ def work_key(input: str | Path, settings: dict[str, Any]) -> str:
     """Hash of what decides a segment's result: the input's bytes, the bytes of any style
     file named in `settings["styles"]`, and every setting."""
     h = hashlib.sha256(file_digest(input).encode())
+    if settings.get("style_path") and Path(settings["style_path"]).is_file():
+        h.update(file_digest(settings["style_path"]).encode())
     for s in settings.get("styles") or []:
         for part in str(s).split(","):
             p = Path(part.rsplit(":", 1)[0]) if ":" in part else Path(part)

@@ -284,7 +284,8 @@ def _connect(ray, workers: int | None, address: str | None) -> tuple[bool, int, 
     """Start or join Ray. Returns (started here, workers, CPUs per worker)."""
     if workers is not None and workers < 1:
         raise UserError(f"--workers {workers}: give 1 or more")
-    quiet = {"log_to_driver": False, "logging_level": "warning"}
+    # Ray's start-up notices (token authentication, ...) are noise to a user
+    quiet = {"log_to_driver": False, "logging_level": "error"}
     if not ray.is_initialized() and not address:
         # local: N workers share this machine's cores (intra-op threads = cores / N)
         n = workers or 1
