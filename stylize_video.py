@@ -351,6 +351,7 @@ def _run_video_cluster(a: argparse.Namespace) -> int:
         ray_address=a.ray_address,
         # optimize resumes by default (as without Ray); the fast path on --resume
         resume=a.resume or (a.method == "optimize" and not a.no_resume),
+        segment_seconds=a.segment_seconds,
         keep_work=a.keep_work,
         as_json=a.json,
     )
@@ -451,6 +452,13 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
         "--resume",
         action="store_true",
         help="continue an interrupted job from the segments kept in OUTPUT.work/",
+    )
+    g.add_argument(
+        "--segment-seconds",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="cut segments at scene cuts and at most every S seconds (default 10)",
     )
     p.set_defaults(func=_run_video)
 

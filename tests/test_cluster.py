@@ -368,14 +368,17 @@ def test_cli_run_leaves_no_ray_process(tmp_path) -> None:
         from realtime.jobs.cluster import run_cluster
 
         class Slow:
+            def __init__(self, delay):
+                self.delay = delay
+
             def __call__(self):
                 def f(image):
-                    time.sleep(float(sys.argv[2]))
+                    time.sleep(self.delay)
                     return 255 - image
                 return f
 
         run_cluster({str(clip)!r}, sys.argv[1], options={{}}, workers=2,
-                    segment_seconds=0.5, factory=Slow(), progress=False)
+                    segment_seconds=0.5, factory=Slow(float(sys.argv[2])), progress=False)
         """
     )
     env = {**os.environ, "RAY_TMPDIR": str(ray_tmp), "PYTHONPATH": str(ROOT)}

@@ -240,6 +240,7 @@ class _File:
     done: set[int] = field(default_factory=set)
     joined: bool = False
     resumed: int = 0
+    join_seconds: float = 0.0
 
 
 @dataclass
@@ -375,6 +376,7 @@ def run_cluster(
 
     started, n_workers, cpw = False, 0, 1
     slots: list[_Slot] = []
+    timing: dict[str, float] = {"startup": 0.0}
     t0 = time.monotonic()
     interrupted = finished = False
     try:
@@ -393,6 +395,7 @@ def run_cluster(
         slots = [_Slot(i, new_actor()) for i in range(n_workers)]
         for s in slots:
             s.info = ray.get(s.actor.info.remote())
+        timing["startup"] = time.monotonic() - t0  # Ray up, actors started, models loaded
         attempts: dict[tuple[int, int], int] = {}
         running: dict[Any, tuple[_Slot, int, Segment, float]] = {}
         free = deque(slots)
@@ -474,7 +477,8 @@ def run_cluster(
         if started:
             ray.shutdown()
         if finished or interrupted:
-            _report(files, slots, time.monotonic() - t0, as_json, interrupted, n_workers)
+            wall = time.monotonic() - t0
+            _report(files, slots, wall, timing, as_json, interrupted, n_workers)
     return 0
 
 
@@ -516,6 +520,7 @@ def _maybe_join(f: _File, options: Mapping[str, Any]) -> None:
     pts = f.scan.pts
     step = f.scan.step()
     duration = float(pts[last.stop - 1] - pts[first.first]) + step
+    t0 = time.monotonic()
     info = probe(f.input)
     join_segments(
         parts,
@@ -526,9 +531,10 @@ def _maybe_join(f: _File, options: Mapping[str, Any]) -> None:
         audio_codec=info.audio_codec,
     )
     f.joined = True
+    f.join_seconds = time.monotonic() - t0
 
 
-def _report(files, slots, wall: float, as_json: bool, interrupted: bool, n_workers: int) -> None:
+def _report(files, slots, wall, timing, as_json: bool, interrupted: bool, n_workers: int) -> None:
     frames = sum(s.frames for s in slots)
     summary = {
         "outputs": [str(f.output) for f in files if f.joined],
@@ -537,6 +543,9 @@ def _report(files, slots, wall: float, as_json: bool, interrupted: bool, n_worke
         "segments": sum(len(f.segments) for f in files),
         "resumed_segments": sum(f.resumed for f in files),
         "seconds": round(wall, 3),
+        "startup_seconds": round(timing["startup"], 3),
+        "join_seconds": round(sum(f.join_seconds for f in files), 3),
+        "warmup_frames": sum(s.warmup for f in files for s in f.segments),
         "fps": round(frames / wall, 2) if wall > 0 else 0.0,
         "interrupted": interrupted,
         "workers": [
@@ -566,6 +575,7 @@ def _report(files, slots, wall: float, as_json: bool, interrupted: bool, n_worke
     for f in files:
         print(f"wrote {f.output}: {sum(s.frames for s in f.segments)} frames", file=sys.stderr)
     print(
-        f"{frames} frames on {n_workers} workers in {wall:.1f} s ({summary['fps']:.2f} fps)",
+        f"{frames} frames on {n_workers} worker{'s' if n_workers != 1 else ''} in {wall:.1f} s "
+        f"({summary['fps']:.2f} fps; start-up {timing['startup']:.1f} s)",
         file=sys.stderr,
     )
