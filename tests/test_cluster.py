@@ -160,6 +160,20 @@ def test_without_ray_the_options_name_the_extra(monkeypatch, capsys, clip, tmp_p
     assert not (tmp_path / "o.mp4").exists()
 
 
+def test_resume_alone_and_image_folders_are_refused(capsys, clip, tmp_path) -> None:
+    import stylize_video
+
+    assert stylize_video.main(["video", str(clip), "-o", str(tmp_path / "o.mp4"), "--resume"]) == 2
+    assert "--workers" in capsys.readouterr().err
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    (frames / "0001.png").write_bytes(b"")
+    from realtime.jobs.cluster import _inputs
+
+    with pytest.raises(UserError, match="folder of video files"):
+        _inputs(str(frames), str(tmp_path / "out"))
+
+
 def _scan(times: list[float], cuts: tuple[int, ...] = ()) -> FrameScan:
     scene = np.zeros(len(times))
     scene[list(cuts)] = 0.6
