@@ -394,7 +394,17 @@ def run_cluster(
 
         slots = [_Slot(i, new_actor()) for i in range(n_workers)]
         for s in slots:
-            s.info = ray.get(s.actor.info.remote())
+            for attempt in range(max_retries + 1):
+                try:
+                    s.info = ray.get(s.actor.info.remote())
+                    break
+                except ray.exceptions.RayActorError:
+                    # died while loading (e.g. Ray's out-of-memory killer): start another
+                    if attempt == max_retries:
+                        raise
+                    log(f"worker {s.index} died while starting; starting another")
+                    s.actor = new_actor()
+                    s.restarts += 1
         timing["startup"] = time.monotonic() - t0  # Ray up, actors started, models loaded
         attempts: dict[tuple[int, int], int] = {}
         running: dict[Any, tuple[_Slot, int, Segment, float]] = {}
@@ -556,6 +566,7 @@ def _report(files, slots, wall, timing, as_json: bool, interrupted: bool, n_work
                 "segments": s.segments,
                 "fps": round(s.frames / s.busy_seconds, 2) if s.busy_seconds else 0.0,
                 "retries": s.retries,
+                "restarts": s.restarts,
                 "load_seconds": s.info.get("load_seconds"),
             }
             for s in slots
