@@ -73,13 +73,20 @@ class FrameScan:
         return float(np.median(np.diff(self.pts)))
 
 
-def scan_frames(path: str | Path, *, width: int = 64) -> FrameScan:
-    """Timestamps and scene scores of every frame of `path`'s first video stream (one
-    decode pass at `width` pixels; cheap next to stylizing)."""
+def scan_frames(
+    path: str | Path, *, width: int = 64, seek: float = 0.0, duration: float | None = None
+) -> FrameScan:
+    """Timestamps (on the file's timeline) and scene scores of every frame of `path`'s
+    first video stream, or of those from `seek` for `duration` seconds (one decode pass
+    at `width` pixels; cheap next to stylizing). The first frame scores 0."""
     with tempfile.TemporaryDirectory(prefix="sv-scan-") as tmp:
         stats, meta = Path(tmp) / "stats.txt", Path(tmp) / "scene.txt"
-        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path)]
-        cmd += ["-map", "0:v:0", "-an", "-sn", "-dn", "-fps_mode", "passthrough"]
+        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error"]
+        if seek > 0:
+            cmd += ["-ss", f"{seek:.6f}"]
+        if duration is not None:
+            cmd += ["-t", f"{duration:.6f}"]
+        cmd += ["-i", str(path), "-map", "0:v:0", "-an", "-sn", "-dn", "-fps_mode", "passthrough"]
         cmd += ["-vf", f"scale={width}:-2,select='gte(scene\\,0)',"]
         cmd[-1] += f"metadata=print:key=lavfi.scene_score:file={_filter_path(meta)}"
         cmd += ["-enc_time_base:v", "demux", "-stats_enc_pre", str(stats)]
@@ -89,11 +96,11 @@ def scan_frames(path: str | Path, *, width: int = 64) -> FrameScan:
             raise FfmpegError(cmd, r.returncode, r.stderr)
         tb: Fraction | None = None
         pts: list[float] = []
-        for line in stats.read_text().splitlines():
+        for line in stats.read_text().splitlines() if stats.exists() else []:
             parts = line.split()
             if len(parts) == 3:
                 tb = tb or parse_rate(parts[1])
-                pts.append(int(parts[2]) * float(tb) if tb else len(pts) / 25)
+                pts.append(seek + (int(parts[2]) * float(tb) if tb else len(pts) / 25))
         scores: dict[int, float] = {}
         n = -1
         for line in meta.read_text().splitlines() if meta.exists() else []:
@@ -101,11 +108,45 @@ def scan_frames(path: str | Path, *, width: int = 64) -> FrameScan:
                 n = int(line.split()[0].split(":")[1])
             elif line.startswith("lavfi.scene_score=") and n >= 0:
                 scores[n] = float(line.split("=", 1)[1])
-    if not pts:
+    if not pts and seek <= 0:
         raise UserError(f"{path}: no video frames could be decoded; the file is empty or damaged")
     scene = np.array([scores.get(i, 0.0) for i in range(len(pts))], np.float64)
-    scene[0] = 0.0
+    if len(scene):
+        scene[0] = 0.0
     return FrameScan(np.asarray(pts, np.float64), scene, tb)
+
+
+def scan_chunks(
+    path: str | Path, *, chunk_seconds: float = 30.0, preroll: float = 1.0
+) -> Iterator[FrameScan]:
+    """`scan_frames` of the whole file in pieces of `chunk_seconds`, in order, so planning
+    (and converting) can start before the scan ends. Each piece decodes from `preroll`
+    seconds early so its first frame is scored against its true predecessor; a frame
+    is taken once, by the first piece it falls in (timestamps of two seeks agree to a
+    fraction of a millisecond)."""
+    last = -math.inf
+    k = 0
+    while True:
+        a, b = k * chunk_seconds, (k + 1) * chunk_seconds
+        seek = max(0.0, a - preroll) if k else 0.0
+        part = scan_frames(path, seek=seek, duration=b - seek)
+        keep = (part.pts > last + 5e-4) & (part.pts < b)
+        if not keep.any():
+            if part.frames and part.pts[-1] >= b:  # nothing in this piece: a long gap
+                k += 1
+                continue
+            return
+        last = float(part.pts[keep][-1])
+        yield FrameScan(part.pts[keep], part.scene[keep], part.time_base)
+        k += 1
+
+
+def join_scans(parts: Sequence[FrameScan]) -> FrameScan:
+    return FrameScan(
+        np.concatenate([p.pts for p in parts]) if parts else np.zeros(0),
+        np.concatenate([p.scene for p in parts]) if parts else np.zeros(0),
+        next((p.time_base for p in parts if p.time_base), None),
+    )
 
 
 def _filter_path(p: Path) -> str:
@@ -187,6 +228,63 @@ def plan_segments(
         end = (pts[b - 1] + pts[b]) / 2 if b < len(pts) else pts[b - 1] + step / 2
         segments.append(Segment(k, a, b, w, float(start), float(end), cut))
     return segments
+
+
+class Planner:
+    """`plan_segments` while the scan is still running: `add` each scanned piece, and
+    get the segments that are final (no frame still to come can change them); `finish`
+    gives the rest. The segments are the ones `plan_segments` gives on the whole scan.
+    `start`/`end` (seconds) select frames as --start/--end do."""
+
+    def __init__(self, *, start: float | None = None, end: float | None = None, **plan) -> None:
+        self.plan = plan
+        self.start, self.end = start or 0.0, end
+        self.parts: list[FrameScan] = []
+        self.scan = FrameScan(np.zeros(0), np.zeros(0), None)
+        self.committed: list[Segment] = []
+        self.done = False
+
+    def _range(self) -> tuple[int, int]:
+        pts = self.scan.pts
+        first = int(np.searchsorted(pts, self.start - 1e-6))
+        stop = len(pts) if self.end is None else int(np.searchsorted(pts, self.end - 1e-6))
+        return first, stop
+
+    def add(self, part: FrameScan) -> list[Segment]:
+        self.parts.append(part)
+        self.scan = join_scans(self.parts)
+        first, stop = self._range()
+        if stop < len(self.scan.pts) or first >= stop:
+            return []  # past --end: finish() decides
+        seconds = self.plan.get("seconds")
+        # a start at frame s is final once the scan reaches past s by the cut look-ahead
+        horizon = self.scan.pts[-1] - (seconds / 4 if seconds else 0.0)
+        segs = plan_segments(self.scan, first=first, stop=stop, **self.plan)
+        new = []
+        for seg in segs[len(self.committed) : -1]:
+            if seg.stop >= len(self.scan.pts) or self.scan.pts[seg.stop] > horizon:
+                break
+            new.append(seg)
+        self.committed += new
+        return new
+
+    def finish(self, path: str | Path = "input") -> list[Segment]:
+        """The remaining segments once the scan is complete."""
+        self.done = True
+        first, stop = self._range()
+        if first >= stop:
+            last = self.scan.pts[-1] if len(self.scan.pts) else 0.0
+            raise UserError(f"{path}: --start/--end select no frames; the video is {last:.2f} s")
+        segs = plan_segments(self.scan, first=first, stop=stop, **self.plan)
+
+        def frames(ss: list[Segment]) -> list[tuple]:
+            return [(x.first, x.stop, x.warmup, x.cut) for x in ss]
+
+        if frames(segs[: len(self.committed)]) != frames(self.committed):  # a logic error
+            raise RuntimeError("segment plan changed while scanning")
+        new = segs[len(self.committed) :]
+        self.committed += new
+        return new
 
 
 def _cut_soon(cuts: set[int], i: int, pts: np.ndarray, within: float, stop: int) -> bool:

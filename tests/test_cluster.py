@@ -26,11 +26,14 @@ from video_clips import FF, make_clip, processes_mentioning, read_frames, stream
 from models.errors import UserError
 from realtime.segments import (
     FrameScan,
+    Planner,
     SegmentWork,
     WindowedSource,
     concat_list,
     folder_outputs,
+    join_scans,
     plan_segments,
+    scan_chunks,
     scan_frames,
     scene_cuts,
 )
@@ -205,6 +208,29 @@ def test_scan_finds_frame_times_and_the_cut(tmp_path) -> None:
     assert scan.frames == 60
     assert np.allclose(np.diff(scan.pts), 1 / 30, atol=1e-6)
     assert scene_cuts(scan) == [30]
+
+
+def test_scan_in_pieces_plans_as_the_whole(tmp_path) -> None:
+    """Converting starts while the scan goes on: pieces scanned from a little earlier
+    give every frame once with its true scene score, and the segments planned piece by
+    piece are the ones planned on the whole scan."""
+    src = cut_clip(tmp_path / "cut.mp4")
+    whole = scan_frames(src)
+    parts = list(scan_chunks(src, chunk_seconds=0.4))
+    assert len(parts) == 5
+    joined = join_scans(parts)
+    assert np.allclose(joined.pts, whole.pts, atol=1e-6) and scene_cuts(joined) == [30]
+    planner = Planner(seconds=0.5, warmup=3)
+    segs, early = [], 0
+    for i, p in enumerate(parts):
+        new = planner.add(p)
+        early += len(new) if i < len(parts) - 1 else 0
+        segs += new
+    segs += planner.finish()
+    key = [(x.first, x.stop, x.warmup, x.cut) for x in segs]
+    assert key == [(x.first, x.stop, x.warmup, x.cut) for x in plan_segments(whole, seconds=0.5,
+                                                                             warmup=3)]  # fmt: skip
+    assert early >= 2  # segments were handed out before the scan ended
 
 
 def test_window_is_frame_exact_with_warmup(clip) -> None:

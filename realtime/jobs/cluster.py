@@ -28,10 +28,13 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
+import queue
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -41,13 +44,12 @@ from typing import Any
 
 from models.errors import UserError
 from realtime.segments import (
-    FrameScan,
+    Planner,
     Segment,
     SegmentWork,
     folder_outputs,
     join_segments,
-    plan_segments,
-    scan_frames,
+    scan_chunks,
     video_folder_files,
     work_key,
 )
@@ -232,10 +234,12 @@ def _actor_class(ray, cpus: float):
 class _File:
     input: Path
     output: Path
-    scan: FrameScan
-    segments: list[Segment]
+    planner: Planner
     work: SegmentWork
     digest: str
+    kept: set[int] = field(default_factory=set)  # segments found in the work folder
+    segments: list[Segment] = field(default_factory=list)  # planned so far, in order
+    planned: bool = False  # the scan is complete
     ref: Any = None
     done: set[int] = field(default_factory=set)
     joined: bool = False
@@ -340,53 +344,48 @@ def run_cluster(
 
         options["style_path"] = style_image_path(options.pop("style"))
 
+    plan = {"seconds": None} if method == "optimize" else {"seconds": segment_seconds}
+    if method != "optimize":
+        plan |= {"warmup": warmup_frames, "align": align}
     files: list[_File] = []
+    estimate = 0.0  # frames, for the progress bar until the scans end
     for src, dst in pairs:
-        scan = scan_frames(src)
-        first, stop = _range(scan, options.get("start"), options.get("end"), src)
-        if method == "optimize":
-            segs = plan_segments(scan, seconds=None, first=first, stop=stop)
-        else:
-            segs = plan_segments(
-                scan,
-                seconds=segment_seconds,
-                warmup=warmup_frames,
-                align=align,
-                first=first,
-                stop=stop,
-            )
-        settings = {k: v for k, v in options.items() if k not in ("start", "end")}
-        settings |= {"method": method, "plan": [s.as_dict() for s in segs]}
+        settings = {**options, "method": method, "plan": plan}
         key = work_key(src, json.loads(json.dumps(settings, default=str)))
         work = SegmentWork(Path(f"{dst}.work"), key, resume=resume, log=log)
-        f = _File(src, dst, scan, segs, work, key[:32])
-        f.done = work.done() & {s.index for s in segs}
-        f.resumed = len(f.done)
-        files.append(f)
-
-    total = sum(s.frames for f in files for s in f.segments)
-    done_frames = sum(f.segments[i].frames for f in files for i in f.done)
+        planner = Planner(start=options.get("start"), end=options.get("end"), **plan)
+        files.append(_File(src, dst, planner, work, key[:32], kept=work.done()))
+        estimate += _frames_estimate(src, options.get("start"), options.get("end"))
     bar = None
     if progress and not as_json:
         from tqdm import tqdm
 
         tqdm.monitor_interval = 0
-        name = Path(output).name
-        bar = tqdm(total=total, initial=done_frames, unit="frame", desc=name, file=sys.stderr)
+        bar = tqdm(
+            total=round(estimate) or None,
+            unit="frame",
+            desc=Path(output).name,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
 
     started, n_workers, cpw = False, 0, 1
     slots: list[_Slot] = []
     timing: dict[str, float] = {"startup": 0.0}
     t0 = time.monotonic()
     interrupted = finished = False
+    # The scan runs beside everything else: segments go out as soon as they are planned.
+    scans: queue.Queue = queue.Queue(maxsize=64)
+    stop_scan = threading.Event()
+    scanner = threading.Thread(
+        target=_scan_files, args=(files, scans, stop_scan), name="cluster-scan", daemon=True
+    )
+    scanner.start()
     try:
         started, n_workers, cpw = _connect(ray, workers, ray_address)
-        todo = deque(
-            (fi, s) for fi, f in enumerate(files) for s in f.segments if s.index not in f.done
-        )
-        for f in files:  # a file whose segments were all kept only needs its join
-            _maybe_join(f, options)
-        n_workers = max(1, min(n_workers, len(todo))) if todo else 0
+        todo: deque[tuple[int, Segment]] = deque()
+        if method != "optimize":  # more workers than segments would only idle
+            n_workers = min(n_workers, max(1, math.ceil(estimate / 30 / segment_seconds)))
         Actor = _actor_class(ray, cpw)
 
         def new_actor():
@@ -405,11 +404,12 @@ def run_cluster(
                     log(f"worker {s.index} died while starting; starting another")
                     s.actor = new_actor()
                     s.restarts += 1
-        timing["startup"] = time.monotonic() - t0  # Ray up, actors started, models loaded
         attempts: dict[tuple[int, int], int] = {}
         running: dict[Any, tuple[_Slot, int, Segment, float]] = {}
         free = deque(slots)
-        while todo or running:
+        scanning = True
+        while scanning or todo or running:
+            scanning = _take_scans(scans, files, todo, bar, scanning)
             while free and todo:
                 slot = free.popleft()
                 fi, seg = todo.popleft()
@@ -428,6 +428,9 @@ def run_cluster(
                     task["kill_marker"] = kill_marker[seg.index]
                 ref = slot.actor.convert.remote(task, [f.ref])
                 running[ref] = (slot, fi, seg, time.monotonic())
+            if not running:
+                time.sleep(0.05)  # the scan has not planned the next segment yet
+                continue
             ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
             _poll_progress(ray, running, bar)
             for ref in ready:
@@ -466,6 +469,8 @@ def run_cluster(
                 slot.seen = 0
                 free.append(slot)
                 _maybe_join(f, options)
+        for f in files:
+            _maybe_join(f, options)
         if bar is not None:
             bar.close()
             bar = None
@@ -477,6 +482,8 @@ def run_cluster(
         interrupted = True
         raise
     finally:
+        stop_scan.set()
+        scanner.join(timeout=30)
         if bar is not None:
             bar.close()
         for s in slots:
@@ -492,15 +499,75 @@ def run_cluster(
     return 0
 
 
-def _range(scan: FrameScan, start: float | None, end: float | None, src: Path) -> tuple[int, int]:
-    """Frames selected by --start/--end, as the single-process source selects them."""
-    import numpy as np
+def _frames_estimate(src: Path, start: float | None, end: float | None) -> float:
+    from realtime.ffmpeg import probe
 
-    first = int(np.searchsorted(scan.pts, (start or 0.0) - 1e-6))
-    stop = int(np.searchsorted(scan.pts, end - 1e-6)) if end is not None else scan.frames
-    if first >= stop:
-        raise UserError(f"{src}: --start/--end select no frames; the video is {scan.pts[-1]:.2f} s")
-    return first, stop
+    info = probe(src)
+    duration = info.duration or 0.0
+    if end is not None:
+        duration = min(duration, end)
+    return max(0.0, duration - (start or 0.0)) * (info.fps or 25.0)
+
+
+def _scan_files(files: list[_File], out: queue.Queue, stop: threading.Event) -> None:
+    """The scan thread: (file index, piece) for each scanned piece, (file index, None) at
+    a file's end, (-1, None) at the end of all, or (-1, error)."""
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    try:
+        for fi, f in enumerate(files):
+            end = f.planner.end
+            for part in scan_chunks(f.input):
+                if not put((fi, part)):
+                    return
+                if end is not None and part.frames and part.pts[-1] >= end:
+                    break  # past --end
+            if not put((fi, None)):
+                return
+        put((-1, None))
+    except BaseException as e:
+        put((-1, e))
+
+
+def _take_scans(scans: queue.Queue, files: list[_File], todo: deque, bar, scanning: bool) -> bool:
+    """Plan what the scan thread has found; queue new segments (or count kept ones).
+    Returns whether the scan is still running."""
+    while scanning:
+        try:
+            fi, part = scans.get_nowait()
+        except queue.Empty:
+            break
+        if fi < 0:
+            if part is not None:
+                raise part
+            scanning = False
+            if bar is not None:  # now exact
+                bar.total = sum(s.frames for f in files for s in f.segments)
+                bar.refresh()
+            break
+        f = files[fi]
+        new = f.planner.add(part) if part is not None else f.planner.finish(f.input)
+        for seg in new:
+            f.segments.append(seg)
+            if seg.index in f.kept:
+                f.done.add(seg.index)
+                f.resumed += 1
+                if bar is not None:
+                    bar.update(seg.frames)
+            else:
+                todo.append((fi, seg))
+        if part is None:
+            f.planned = True
+            _maybe_join(f, {})
+    return scanning
 
 
 def _poll_progress(ray, running: dict, bar) -> None:
@@ -521,14 +588,14 @@ def _poll_progress(ray, running: dict, bar) -> None:
 
 def _maybe_join(f: _File, options: Mapping[str, Any]) -> None:
     """Join a file whose segments are all done (once)."""
-    if f.joined or len(f.done) < len(f.segments):
+    if f.joined or not f.planned or len(f.done) < len(f.segments):
         return
     from realtime.ffmpeg import probe
 
     parts = [f.work.segment_path(s.index) for s in f.segments]
     first, last = f.segments[0], f.segments[-1]
-    pts = f.scan.pts
-    step = f.scan.step()
+    pts = f.planner.scan.pts
+    step = f.planner.scan.step()
     duration = float(pts[last.stop - 1] - pts[first.first]) + step
     t0 = time.monotonic()
     info = probe(f.input)
