@@ -90,9 +90,19 @@ def segment_costs(clip: Path, temporal: dict | None) -> dict[str, float]:
         def convert(first: int, stop: int, warmup: int = 0) -> float:
             seg = plan_segments(scan, seconds=None, first=first, stop=stop)[0]
             t0 = time.monotonic()
-            convert_video(str(clip), out, processor=proc, start=seg.start, end=seg.end,
-                          warmup_frames=warmup, exact_bounds=True, audio=False,
-                          temporal=temporal, progress=False, as_json=True)  # fmt: skip
+            convert_video(
+                str(clip),
+                out,
+                processor=proc,
+                start=seg.start,
+                end=seg.end,
+                warmup_frames=warmup,
+                exact_bounds=True,
+                audio=False,
+                temporal=temporal,
+                progress=False,
+                as_json=True,
+            )
             return time.monotonic() - t0
 
         import contextlib
@@ -104,32 +114,37 @@ def segment_costs(clip: Path, temporal: dict | None) -> dict[str, float]:
             t_many = convert(5, 5 + n)
             t_one = min(convert(5, 6) for _ in range(3))
     t_frame = (t_many - t_one) / (n - 1)
-    return {"t_frame": t_frame, "fixed": max(0.0, t_one - t_frame), "fps": scan.frames}
+    return {"t_frame": t_frame, "fixed": max(0.0, t_one - t_frame)}
 
 
 def model(
-    t_frame_1080: float,
+    t_frame: float,
     fixed: float,
     warmup: int,
     start: float,
-    join_per_min: float,
-    scan_per_min: float,
+    join: float,
+    scan_fps: float,
     *,
     minutes: float = 10,
     fps: float = 30,
     seg_seconds: float = 10,
+    chunk_seconds: float = 30,
 ) -> list[tuple[int, float, float]]:
-    """(workers, wall seconds, efficiency) for a clip of `minutes`."""
+    """(workers, wall seconds, efficiency against one process) for a clip of `minutes`.
+
+    The driver's scan runs beside the conversion (segments go out as soon as planned), so
+    it delays the start by its first piece and bounds the pace at `scan_fps`; segments
+    are handed out greedily (ceil(segments / workers) rounds); the join is serial."""
     frames = minutes * 60 * fps
     segments = math.ceil(minutes * 60 / seg_seconds)
-    per_seg = seg_seconds * fps * t_frame_1080
-    seg_cost = per_seg + fixed + warmup * t_frame_1080
-    serial = scan_per_min * minutes + join_per_min * minutes
-    single = frames * t_frame_1080  # one process, no segments
+    seg_cost = seg_seconds * fps * t_frame + fixed + warmup * t_frame
+    first_piece = chunk_seconds * fps / scan_fps
+    single = frames * t_frame  # one process, no segments, no scan
     rows = []
     for w in (1, 2, 4, 8, 16, 32, 64):
         rounds = math.ceil(segments / w)
-        wall = serial + start + rounds * seg_cost
+        convert = max(rounds * seg_cost, frames / scan_fps + seg_cost)
+        wall = max(start, first_piece) + convert + join
         rows.append((w, wall, single / (w * wall)))
     return rows
 
@@ -139,18 +154,29 @@ def main() -> None:
     ap.add_argument("--clip", type=Path, help="default: the first of ../shared/data/video")
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--size", type=int, default=360)
-    ap.add_argument("--segment-seconds", type=float, default=10.0)
+    ap.add_argument(
+        "--segment-seconds",
+        type=float,
+        help="default: a quarter of the clip (even work for 1 and 2 workers); the model "
+        "uses 10 s segments unless this is given",
+    )
     ap.add_argument("--temporal", type=float, default=0.0, help="--temporal for all runs")
     a = ap.parse_args()
     src = a.clip or next(iter(sorted(DATA.glob("*.mp4"))), None) if DATA.is_dir() else a.clip
-    print(f"machine: {os.cpu_count()} cores, shared with other work (one run each: compare "
-          "the ratios within this run)")  # fmt: skip
+    print(
+        f"machine: {os.cpu_count()} cores, shared with other work (one run each: compare "
+        "the ratios within this run)"
+    )
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
         tmp = Path(tmp)
         clip = prepare_clip(src, a.seconds, a.size, tmp / "clip.mp4")
         print(f"clip: {src.name if src else 'testsrc2'} {a.seconds:g} s at {a.size} px")
         extra = ["--temporal", str(a.temporal)] if a.temporal else []
-        seg = ["--segment-seconds", str(a.segment_seconds)]
+        from realtime.segments import scan_frames
+
+        frames = scan_frames(clip)
+        bench_seg = a.segment_seconds or (frames.pts[-1] + frames.step()) / 4 - 0.001
+        seg = ["--segment-seconds", f"{bench_seg:.3f}"]
         wall_1p, single = cli(["video", str(clip), "-o", str(tmp / "single.mp4"), *extra])
         runs = {}
         for w in (1, 2):
@@ -162,12 +188,16 @@ def main() -> None:
         for w, (wall, js) in runs.items():
             conv = js["seconds"] - js["startup_seconds"]
             fps = js["frames"] / conv if conv > 0 else 0.0
-            print(f"Ray {w} worker{'s' if w > 1 else ' '}   {wall:7.1f}   {fps:8.2f}   "
-                  f"{fps / fps_1p:7.2f}   (start-up {js['startup_seconds']:.1f} s, "
-                  f"{js['segments']} segments, join {js['join_seconds']:.2f} s)")  # fmt: skip
+            print(
+                f"Ray {w} worker{'s' if w > 1 else ' '}   {wall:7.1f}   {fps:8.2f}   "
+                f"{fps / fps_1p:7.2f}   (start-up {js['startup_seconds']:.1f} s, "
+                f"{js['segments']} segments, join {js['join_seconds']:.2f} s)"
+            )
             for wk in js["workers"]:
-                print(f"    worker {wk['worker']}: {wk['frames']} frames {wk['fps']} fps, "
-                      f"load {wk['load_seconds']} s, retries {wk['retries']}")  # fmt: skip
+                print(
+                    f"    worker {wk['worker']}: {wk['frames']} frames {wk['fps']} fps, "
+                    f"load {wk['load_seconds']} s, retries {wk['retries']}"
+                )
         js2 = runs[2][1]
         temporal = {"temporal": a.temporal, "keyframe_every": 1} if a.temporal else None
         from realtime.jobs.cluster import WARMUP_FRAMES
@@ -175,37 +205,64 @@ def main() -> None:
         warmup = WARMUP_FRAMES if a.temporal else 0
         costs = segment_costs(clip, temporal)
     t_frame = costs["t_frame"]
+    a.segment_seconds = a.segment_seconds or 10.0  # the model's segments
     seg_frames = a.segment_seconds * 30
     per_seg = seg_frames * t_frame
     join_per_seg = js2["join_seconds"] / max(1, js2["segments"])
     over = costs["fixed"] + warmup * t_frame + join_per_seg
     load = max(w["load_seconds"] or 0 for w in js2["workers"])
-    print(f"\nper segment ({a.segment_seconds:g} s = {seg_frames:.0f} frames at {a.size} px, "
-          f"{t_frame * 1e3:.1f} ms/frame): conversion {per_seg:.1f} s")  # fmt: skip
-    print(f"  fixed (seek, ffmpeg start, mux) {costs['fixed']:.3f} s; warm-up {warmup} frames "
-          f"{warmup * t_frame:.3f} s; join {join_per_seg:.3f} s")  # fmt: skip
+    print(
+        f"\nper segment ({a.segment_seconds:g} s = {seg_frames:.0f} frames at {a.size} px, "
+        f"{t_frame * 1e3:.1f} ms/frame): conversion {per_seg:.1f} s"
+    )
+    print(
+        f"  fixed (seek, ffmpeg start, mux) {costs['fixed']:.3f} s; warm-up {warmup} frames "
+        f"{warmup * t_frame:.3f} s; join {join_per_seg:.3f} s"
+    )
     print(f"  overhead {over:.3f} s = {100 * over / per_seg:.1f}% of the segment (target <= 5%)")
-    print(f"  once per worker: start-up incl. Ray {js2['startup_seconds']:.1f} s, "
-          f"model load {load:.1f} s")  # fmt: skip
+    print(
+        f"  once per worker: start-up incl. Ray {js2['startup_seconds']:.1f} s, "
+        f"model load {load:.1f} s"
+    )
     # 10-minute 1080p model
-    scale = (1920 * 1080) / (a.size * a.size * 16 / 9)
+    from realtime.segments import scan_frames
+
+    t0 = time.monotonic()
+    scan = scan_frames(clip)
+    scan_fps_here = scan.frames / (time.monotonic() - t0)
+    h = a.size * 9 // 16
+    scale = (1920 * 1080) / (a.size * h)
     t1080 = t_frame * scale
-    scan_per_min = 60 * 30 * (1920 * 1080) / 150e6  # decode at ~150 Mpixel/s (one core)
-    join_per_min = join_per_seg * 6 * scale
-    rows = model(t1080, costs["fixed"] * scale, warmup, js2["startup_seconds"], join_per_min,
-                 scan_per_min, seg_seconds=a.segment_seconds)  # fmt: skip
-    print("\nmodel: 10-minute 1080p30 clip, "
-          f"{a.segment_seconds:g} s segments ({math.ceil(600 / a.segment_seconds)})")  # fmt: skip
-    print(f"  assumptions: {t1080:.2f} s/frame at 1080p (measured ms/frame x pixels); each worker "
-          "a machine like this one; fixed and join costs scale with pixels; driver scan at "
-          "~150 Mpixel/s decode; start-up as measured; input transfer to nodes not counted "
-          "(~1 GB at network speed per node, in parallel)")  # fmt: skip
+    scan_fps = scan_fps_here / scale  # decoding cost ~ pixels
+    join = join_per_seg * math.ceil(600 / a.segment_seconds) * scale
+    rows = model(
+        t1080,
+        costs["fixed"] * scale,
+        warmup,
+        js2["startup_seconds"],
+        join,
+        scan_fps,
+        seg_seconds=a.segment_seconds,
+    )
+    print(
+        f"\nmodel: 10-minute 1080p30 clip, {a.segment_seconds:g} s segments "
+        f"({math.ceil(600 / a.segment_seconds)}), each worker a machine like this one"
+    )
+    print(
+        f"  from: {t1080:.2f} s/frame at 1080p ({t_frame * 1e3:.1f} ms at {a.size}x{h} x "
+        f"pixels); driver scan {scan_fps:.0f} fps at 1080p ({scan_fps_here:.0f} here / pixels), "
+        f"beside the conversion; per segment fixed {costs['fixed'] * scale:.2f} s + "
+        f"{warmup} warm-up frames; start-up {js2['startup_seconds']:.0f} s; join "
+        f"{join:.1f} s; input transfer to the nodes (~1 GB each, in parallel) not counted"
+    )
     print("  workers   wall h   efficiency")
     for w, wall, eff in rows:
         print(f"  {w:7d}  {wall / 3600:7.2f}   {eff:9.2f}")
-    print("  limits: segments (60) per worker round up (64 workers: 1 round, 4 idle), the "
-          "serial scan and join, start-up per worker; shorter segments raise the rounds' "
-          "balance at the cost of more seams")  # fmt: skip
+    print(
+        "  limits: whole segments per worker (60 segments on 16 workers: 4 rounds for 3.75 "
+        "of work; on 64: 1 round, 4 workers idle), the driver's scan pace (one decode of "
+        "the input at 64 px) once workers x their fps pass it, start-up and join"
+    )
 
 
 if __name__ == "__main__":
