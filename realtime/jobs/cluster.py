@@ -1,9 +1,11 @@
 """`stylize-video video --workers N | --ray-address ADDR`: one job spread over Ray actors.
 
-The driver (this process) scans each input once (frame times and scene scores, one cheap
-ffmpeg pass), plans segments (realtime/segments.py: at scene cuts, else every
-`segment_seconds`, frame-exact, each starting `warmup` frames early), puts each input
-file's bytes into Ray's object store once, and hands segments to a pool of actors. Each
+The driver (this process) scans each input once (frame times and scene scores, a cheap
+ffmpeg pass at 64 px, in 30 s pieces on a thread beside everything else), plans segments
+as the scan goes (realtime/segments.py: at scene cuts, else every `segment_seconds`,
+frame-exact, each starting `warmup` frames early), puts each input file's bytes into
+Ray's object store once, and hands each segment to the next free actor of a pool as soon
+as it is planned. Each
 actor loads the stylizer once (intra-op threads set so N actors do not oversubscribe the
 cores), keeps a local copy of each input it was sent, converts its segment with the
 single-process job (realtime.jobs.video.convert_video with exact bounds, warm-up frames
