@@ -204,6 +204,8 @@ def main() -> None:
 
         warmup = WARMUP_FRAMES if a.temporal else 0
         costs = segment_costs(clip, temporal)
+        t0 = time.monotonic()
+        scan_fps_here = scan_frames(clip).frames / (time.monotonic() - t0)
     t_frame = costs["t_frame"]
     a.segment_seconds = a.segment_seconds or 10.0  # the model's segments
     seg_frames = a.segment_seconds * 30
@@ -225,11 +227,6 @@ def main() -> None:
         f"model load {load:.1f} s"
     )
     # 10-minute 1080p model
-    from realtime.segments import scan_frames
-
-    t0 = time.monotonic()
-    scan = scan_frames(clip)
-    scan_fps_here = scan.frames / (time.monotonic() - t0)
     h = a.size * 9 // 16
     scale = (1920 * 1080) / (a.size * h)
     t1080 = t_frame * scale

@@ -456,12 +456,17 @@ class SegmentWork:
 # --- joining -----------------------------------------------------------------------------
 
 
-def concat_list(parts: Sequence[Path]) -> str:
-    """The concat demuxer's list file text (absolute paths, quotes escaped)."""
+def concat_list(parts: Sequence[Path], durations: Sequence[float] | None = None) -> str:
+    """The concat demuxer's list file text (absolute paths, quotes escaped). `durations`:
+    each part's time from its first frame to the next part's first frame, so the next
+    part starts exactly there even when frame intervals are uneven (the demuxer would
+    otherwise take the part's own length, whose last frame lasts a guessed interval)."""
     lines = ["ffconcat version 1.0"]
-    for p in parts:
+    for i, p in enumerate(parts):
         q = str(Path(p).resolve()).replace("'", "'\\''")
         lines.append(f"file '{q}'")
+        if durations is not None:
+            lines.append(f"duration {durations[i]:.6f}")
     return "\n".join(lines) + "\n"
 
 
@@ -503,9 +508,10 @@ def join_segments(
     audio_path: str | None = None,
     audio_start: float = 0.0,
     audio_codec: str | None = None,
+    durations: Sequence[float] | None = None,
 ) -> None:
     """Write `output` (.mp4/.mov/.m4v/.mkv) from the encoded segments, in order, with the
-    source's audio; the file appears only when complete."""
+    source's audio; the file appears only when complete. `durations`: see concat_list."""
     from realtime.sinks.ffmpeg_writer import _COPYABLE, check_video_output
 
     muxer = check_video_output(output)
@@ -514,7 +520,7 @@ def join_segments(
     output = Path(output)
     with tempfile.TemporaryDirectory(prefix="sv-join-") as tmp:
         listing = Path(tmp) / "parts.ffconcat"
-        listing.write_text(concat_list(parts))
+        listing.write_text(concat_list(parts, durations))
         with atomic_path(output) as out:
             cmd = join_command(
                 str(listing),

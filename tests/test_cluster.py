@@ -363,6 +363,18 @@ def test_resume_after_an_interrupt(local_ray, clip, tmp_path, capsys, monkeypatc
     assert s["resumed_segments"] == 0 and s["converted_frames"] == 90
 
 
+def test_uneven_frame_times_survive_the_join(local_ray, tmp_path, capsys) -> None:
+    """A variable-frame-rate clip (a 0.5 s pause after frame 10): each part is placed
+    at its first frame's time, not after the previous part's guessed last interval."""
+    src = make_clip(tmp_path / "vfr.mp4", fps=30, seconds=1.5, vfr_gap=0.5)
+    out = tmp_path / "out.mp4"
+    s = run(src, out, capsys=capsys, factory=Invert(), segment_seconds=0.3)
+    assert s["segments"] >= 4
+    a, b = stream_times(src), stream_times(out)
+    assert a.count == b.count
+    assert np.allclose(np.asarray(a.pts) - a.pts[0], np.asarray(b.pts) - b.pts[0], atol=2e-3)
+
+
 def test_folder_of_videos_gives_a_folder(local_ray, clip, tmp_path, capsys) -> None:
     folder = tmp_path / "in"
     folder.mkdir()

@@ -388,6 +388,11 @@ def run_cluster(
         todo: deque[tuple[int, Segment]] = deque()
         if method != "optimize":  # more workers than segments would only idle
             n_workers = min(n_workers, max(1, math.ceil(estimate / 30 / segment_seconds)))
+        if method != "optimize" and options.get("jit_compile") is None:
+            from realtime.jobs.video import XLA_MIN_FRAMES
+
+            if estimate / max(1, n_workers) < XLA_MIN_FRAMES:
+                options["jit_compile"] = False  # each worker's share ends before XLA pays
         Actor = _actor_class(ray, cpw)
 
         def new_actor():
@@ -406,6 +411,7 @@ def run_cluster(
                     log(f"worker {s.index} died while starting; starting another")
                     s.actor = new_actor()
                     s.restarts += 1
+        timing["startup"] = time.monotonic() - t0  # Ray up, actors started, models loaded
         attempts: dict[tuple[int, int], int] = {}
         running: dict[Any, tuple[_Slot, int, Segment, float]] = {}
         free = deque(slots)
@@ -599,6 +605,9 @@ def _maybe_join(f: _File, options: Mapping[str, Any]) -> None:
     pts = f.planner.scan.pts
     step = f.planner.scan.step()
     duration = float(pts[last.stop - 1] - pts[first.first]) + step
+    # each part lasts until the next one's first frame (exact with uneven frame times)
+    durations = [float(pts[s.stop] - pts[s.first]) for s in f.segments[:-1]]
+    durations.append(float(pts[last.stop - 1] - pts[last.first]) + step)
     t0 = time.monotonic()
     info = probe(f.input)
     join_segments(
@@ -608,6 +617,7 @@ def _maybe_join(f: _File, options: Mapping[str, Any]) -> None:
         audio_path=str(f.input) if info.has_audio else None,
         audio_start=float(pts[first.first]) if first.first > 0 else 0.0,
         audio_codec=info.audio_codec,
+        durations=durations,
     )
     f.joined = True
     f.join_seconds = time.monotonic() - t0
