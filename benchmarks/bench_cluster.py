@@ -143,7 +143,8 @@ def model(
     rows = []
     for w in (1, 2, 4, 8, 16, 32, 64):
         rounds = math.ceil(segments / w)
-        convert = max(rounds * seg_cost, frames / scan_fps + seg_cost)
+        # the last segment starts once the scan has passed its first frame
+        convert = max(rounds * seg_cost, (frames - seg_seconds * fps) / scan_fps + seg_cost)
         wall = max(start, first_piece) + convert + join
         rows.append((w, wall, single / (w * wall)))
     return rows
@@ -206,6 +207,9 @@ def main() -> None:
         costs = segment_costs(clip, temporal)
         t0 = time.monotonic()
         scan_fps_here = scan_frames(clip).frames / (time.monotonic() - t0)
+        from realtime.ffmpeg import probe
+
+        clip_size = probe(clip).display_size
     t_frame = costs["t_frame"]
     a.segment_seconds = a.segment_seconds or 10.0  # the model's segments
     seg_frames = a.segment_seconds * 30
@@ -227,8 +231,8 @@ def main() -> None:
         f"model load {load:.1f} s"
     )
     # 10-minute 1080p model
-    h = a.size * 9 // 16
-    scale = (1920 * 1080) / (a.size * h)
+    w, h = clip_size
+    scale = (1920 * 1080) / (w * h)
     t1080 = t_frame * scale
     scan_fps = scan_fps_here / scale  # decoding cost ~ pixels
     join = join_per_seg * math.ceil(600 / a.segment_seconds) * scale
@@ -246,7 +250,7 @@ def main() -> None:
         f"({math.ceil(600 / a.segment_seconds)}), each worker a machine like this one"
     )
     print(
-        f"  from: {t1080:.2f} s/frame at 1080p ({t_frame * 1e3:.1f} ms at {a.size}x{h} x "
+        f"  from: {t1080:.2f} s/frame at 1080p ({t_frame * 1e3:.1f} ms at {w}x{h} x "
         f"pixels); driver scan {scan_fps:.0f} fps at 1080p ({scan_fps_here:.0f} here / pixels), "
         f"beside the conversion; per segment fixed {costs['fixed'] * scale:.2f} s + "
         f"{warmup} warm-up frames; start-up {js2['startup_seconds']:.0f} s; join "
