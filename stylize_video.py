@@ -397,7 +397,51 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_evaluate)
 
 
+def _run_video_cluster(a: argparse.Namespace) -> int:
+    from realtime.jobs.cluster import run_cluster
+
+    common = {"start": a.start, "end": a.end, "crf": a.crf}
+    if a.method == "optimize":
+        if len(a.style or []) != 1:
+            from models.errors import UserError
+
+            raise UserError("--method optimize takes exactly one --style IMAGE (a painting)")
+        options = {
+            **common,
+            "style": a.style[0],
+            "settings": _optimize_settings(a),
+            "keyframes": {"every": a.keyframe_every, "adaptive": not a.no_adaptive, "fill": a.fill},
+            "size": a.size or 256,
+        }
+    else:
+        options = {
+            **common,
+            "style": _style_kwargs(a),
+            "size": a.size,
+            "temporal": _temporal_settings(a),
+        }
+    return run_cluster(
+        a.input,
+        a.output,
+        method=a.method,
+        options=options,
+        workers=a.workers,
+        ray_address=a.ray_address,
+        # optimize resumes by default (as without Ray); the fast path on --resume
+        resume=a.resume or (a.method == "optimize" and not a.no_resume),
+        segment_seconds=a.segment_seconds,
+        keep_work=a.keep_work,
+        as_json=a.json,
+    )
+
+
 def _run_video(a: argparse.Namespace) -> int:
+    if a.workers is not None or a.ray_address:
+        return _run_video_cluster(a)
+    if a.resume:
+        from models.errors import UserError
+
+        raise UserError("--resume continues a --workers/--ray-address job; give one of those")
     if a.method == "optimize":
         from realtime.jobs.video import optimize_video
 
@@ -468,6 +512,35 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
     _add_temporal_args(p, live=False)
     _add_optimize_args(p, video=True)
+    g = p.add_argument_group(
+        "scale out on Ray (pip install 'stylize-video[cluster]')",
+        "Segments of the video (or the files of a folder of videos, into an output folder) "
+        "are converted by Ray workers and joined without re-encoding.",
+    )
+    g.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="start Ray on this machine with N workers (cores are shared between them)",
+    )
+    g.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="join a running Ray cluster (host:port, ray://host:port, or 'auto' for "
+        "RAY_ADDRESS or a local cluster); --workers then caps the workers (default: its CPUs)",
+    )
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted job from the segments kept in OUTPUT.work/",
+    )
+    g.add_argument(
+        "--segment-seconds",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="cut segments at scene cuts and at most every S seconds (default 10)",
+    )
     p.set_defaults(func=_run_video)
 
 

@@ -112,6 +112,7 @@ def run_job(
     live: bool | None = None,
     prepare: Callable[[np.ndarray], np.ndarray] | None = None,
     view: Callable[[Frame, np.ndarray], np.ndarray] | None = None,
+    keep: Callable[[Frame], bool] | None = None,
     on_output: Callable[[Frame, np.ndarray], bool | None] | None = None,
     on_idle: Callable[[], bool | None] | None = None,
     on_start: Callable[[Pipeline], None] | None = None,
@@ -122,7 +123,8 @@ def run_job(
     reached, `on_output`/`on_idle` return False, or Ctrl-C/SIGTERM.
 
     Per frame: `view(frame, out)` (default: `out`) goes to each sink, then
-    `on_output(frame, out)` runs (progress, keys, status). Sinks get the source's time
+    `on_output(frame, out)` runs (progress, keys, status); a frame for which `keep(frame)`
+    is False is processed but goes nowhere (a segment's warm-up frames). Sinks get the source's time
     base before the first frame. On the way out, every sink is closed (a finished file,
     also after an interrupt) or aborted (an error: no half output), then the source and
     the processor. An interrupt comes back as `JobRun.interrupted` after that, for the
@@ -131,6 +133,8 @@ def run_job(
 
     def deliver(frame: Frame, out: np.ndarray) -> bool | None:
         nonlocal opened
+        if keep is not None and not keep(frame):
+            return None
         if not opened:
             for sink in sinks:
                 sink.open(source.time_base)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -57,12 +57,35 @@ def convert_video(
     as_json: bool = False,
     progress: bool = True,
     processor: FrameProcessor | None = None,
+    warmup_frames: int = 0,
+    audio: bool = True,
+    on_frame: Callable[[], None] | None = None,
+    exact_bounds: bool = False,
 ) -> int:
     """Stylize `input` (video file/URL, image folder or pattern) into `output` (.mp4,
-    .mov, .m4v, .mkv, a folder or a pattern). `processor` replaces the stylizer (tests).
-    Returns 0; raises UserError for bad input and KeyboardInterrupt after finalizing an
-    interrupted output."""
-    source, sink = _open_source_and_sink(input, output, start, end, size, fps, crf)
+    .mov, .m4v, .mkv, a folder or a pattern). `processor` replaces the stylizer (tests, or
+    a worker that loaded it once). Returns 0; raises UserError for bad input and
+    KeyboardInterrupt after finalizing an interrupted output.
+
+    For one segment of a longer job (realtime/jobs/cluster.py), on a video file:
+    `exact_bounds` selects exactly the frames with start <= pts < end by timestamp
+    (bounds between two frame times are frame-exact) instead of ffmpeg's seek;
+    `warmup_frames` (implies exact_bounds) also decodes and processes up to that many
+    frames before `start` without writing them, so the temporal filter's state at the
+    seam matches a run from the beginning; `audio=False` writes no audio track; `on_frame`
+    is called after each written frame."""
+    source, sink = _open_source_and_sink(
+        input,
+        output,
+        start,
+        end,
+        size,
+        fps,
+        crf,
+        exact_bounds or bool(warmup_frames),
+        warmup_frames,
+        audio,
+    )
     if processor is None:
         style = dict(style or {})
         if style.get("jit_compile") is None and (source.frame_count or 0) < XLA_MIN_FRAMES:
@@ -70,13 +93,22 @@ def convert_video(
         processor = build_stylizer(**style)
     bar = progress_bar(source.frame_count, "frame", output, quiet=as_json or not progress)
     chain = wrap_processor(processor, temporal)
+
+    def written(frame, out) -> None:
+        if bar is not None:
+            bar.update(1)
+        if on_frame is not None:
+            on_frame()
+
+    warmup = getattr(source, "is_warmup", None)  # a segment's WindowedSource
     try:
         run = run_job(
             source,
             chain,
             [sink],
             live=False,
-            on_output=(lambda f, out: bar.update(1)) if bar is not None else None,
+            keep=(lambda f: not warmup(f)) if warmup is not None else None,
+            on_output=written if bar is not None or on_frame is not None else None,
         )
     finally:
         if bar is not None:
@@ -87,15 +119,25 @@ def convert_video(
     return 0
 
 
-def _open_source_and_sink(input, output, start, end, size, fps, crf) -> tuple[Source, Sink]:
+def _open_source_and_sink(
+    input, output, start, end, size, fps, crf, exact=False, warmup=0, audio=True
+) -> tuple[Source, Sink]:
     if Path(input).exists() and Path(output).exists() and same_file(input, output):
         raise UserError(f"{output}: is the input; choose another output name")
-    source = open_file_source(input, start=start, end=end, size=size, fps=fps)
+    if exact:
+        from realtime.segments import WindowedSource
+
+        source = WindowedSource(input, start=start, end=end, warmup=warmup, size=size, audio=audio)
+    else:
+        source = open_file_source(input, start=start, end=end, size=size, fps=fps)
+        source.has_audio = source.has_audio and audio
     try:
         return source, open_file_sink(output, source, crf=crf)
     except BaseException:
         source.close()
         raise
+
+    return 0
 
 
 def _report(

@@ -1,0 +1,672 @@
+"""`stylize-video video --workers N | --ray-address ADDR`: one job spread over Ray actors.
+
+The driver (this process) scans each input once (frame times and scene scores, a cheap
+ffmpeg pass at 64 px, in 30 s pieces on a thread beside everything else), plans segments
+as the scan goes (realtime/segments.py: at scene cuts, else every `segment_seconds`,
+frame-exact, each starting `warmup` frames early), puts each input file's bytes into
+Ray's object store once, and hands each segment to the next free actor of a pool as soon
+as it is planned. Each
+actor loads the stylizer once (intra-op threads set so N actors do not oversubscribe the
+cores), keeps a local copy of each input it was sent, converts its segment with the
+single-process job (realtime.jobs.video.convert_video with exact bounds, warm-up frames
+and no audio) and returns the encoded bytes: no shared filesystem is needed. The driver
+saves each finished segment in OUTPUT.work/ (keyed by a hash of input and settings), and
+when a file's segments are all there, joins them by stream copy, muxes the source audio
+once and renames the result into place.
+
+`--method optimize`: segments are shots (split only at scene cuts); each actor runs the
+offline keyframe engine (realtime/offline.py) over its shot, the keyframe chain in order.
+
+Faults: an actor that dies has its segment put back in the queue for the next free actor
+and is replaced; a segment that kills `max_retries` + 1 actors ends the job. Ctrl-C keeps
+the finished segments; `resume=True` continues from them. Ray started here is shut down
+in `finally`, so no raylet or gcs_server outlives the command.
+
+Ray is an optional extra, imported only here and only when these options are given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+import queue
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from models.errors import UserError
+from realtime.segments import (
+    Planner,
+    Segment,
+    SegmentWork,
+    folder_outputs,
+    join_segments,
+    scan_chunks,
+    video_folder_files,
+    work_key,
+)
+
+EXTRA = "pip install 'stylize-video[cluster]'"
+# Frames processed before each seam: the temporal filter's memory of the state it starts
+# from decays as temporal^n (0.7^10 = 0.03); bench_cluster.py counts what they cost.
+WARMUP_FRAMES = 10
+
+
+def import_ray():
+    """Ray, or a one-line UserError naming the extra that installs it."""
+    try:
+        import ray
+    except ImportError:
+        raise UserError(f"--workers/--ray-address need Ray: {EXTRA}") from None
+    return ray
+
+
+# --- the actor ----------------------------------------------------------------------------
+
+
+class Worker:
+    """One Ray actor (this class is wrapped by ray.remote in `_actor_class`). Builds its
+    stylizer (or VGG optimizer) once and converts segments with it."""
+
+    def __init__(self, method: str, options: dict[str, Any], threads: int, factory=None):
+        t0 = time.monotonic()
+        self.method = method
+        self.options = options
+        self.task = ""
+        self.current = 0
+        self._inputs: dict[str, str] = {}
+        self._tmp = tempfile.mkdtemp(prefix="sv-worker-")
+        if factory is None and threads:
+            # before TensorFlow runs anything in this process: N workers share the cores
+            from models.tf_runtime import import_tensorflow
+
+            tf = import_tensorflow()
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(max(1, threads))
+        self.processor: Any = None
+        self.optimizer: Any = None
+        self.fast: Any = None
+        if method == "optimize":
+            self._load_optimizer(factory)
+        elif factory is not None:
+            self.processor = factory()
+        else:
+            from realtime.jobs.assembly import build_stylizer
+
+            self.processor = build_stylizer(**options.get("style", {}))
+        self.load_seconds = time.monotonic() - t0
+
+    def _load_optimizer(self, factory) -> None:
+        from models.optimize import make_settings
+
+        settings = make_settings(self.options.get("settings"))
+        keys = self.options["keyframes"]
+        if factory is not None:
+            self.optimizer, self.fast = factory()
+            return
+        from models.images import load_image
+        from models.optimize import StyleOptimizer, make_extractor
+
+        style = self.options["style_path"]
+        self.optimizer = StyleOptimizer(make_extractor(settings), load_image(style)[0], settings)
+        if settings.init == "fast" or keys.get("fill") == "fast":
+            from models.stylizer import load_stylizer
+
+            self.fast = load_stylizer([style], fixed_shape=True)
+
+    def info(self) -> dict[str, Any]:
+        import ray
+
+        return {
+            "node": ray.get_runtime_context().get_node_id()[:8],
+            "pid": os.getpid(),
+            "load_seconds": round(self.load_seconds, 3),
+        }
+
+    def progress(self) -> tuple[str, int]:
+        """(the current task's id, frames it has written so far)"""
+        return self.task, self.current
+
+    def _local(self, digest: str, suffix: str, refs: list) -> str:
+        """The input as a file on this node: fetched from the object store once."""
+        path = self._inputs.get(digest)
+        if path is None:
+            import ray
+
+            path = os.path.join(self._tmp, digest[:16] + suffix)
+            with open(path + ".part", "wb") as f:
+                f.write(ray.get(refs[0]))
+            os.replace(path + ".part", path)
+            self._inputs[digest] = path
+        return path
+
+    def convert(self, task: dict[str, Any], refs: list) -> dict[str, Any]:
+        """Convert one segment; returns its encoded bytes and figures."""
+        path = self._local(task["digest"], task["suffix"], refs)
+        kill = task.get("kill_marker")
+        if kill and not os.path.exists(kill):  # tests: die once, as a crashed node would
+            Path(kill).touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        seg = task["segment"]
+        t0 = time.monotonic()
+        self.task, self.current = task["id"], 0
+        out = os.path.join(self._tmp, f"seg_{task['file']}_{seg['index']}.mp4")
+        try:
+
+            def on_frame() -> None:
+                self.current += 1
+
+            if self.method == "optimize":
+                frames = self._optimize(path, out, seg, on_frame)
+            else:
+                from realtime.jobs.video import convert_video
+
+                o = self.options
+                with contextlib.redirect_stdout(io.StringIO()):  # its JSON summary
+                    convert_video(
+                        path,
+                        out,
+                        processor=self.processor,
+                        start=seg["start"],
+                        end=seg["end"],
+                        size=o.get("size"),
+                        crf=o.get("crf", 18),
+                        temporal=o.get("temporal"),
+                        warmup_frames=seg["warmup"],
+                        exact_bounds=True,
+                        audio=False,
+                        on_frame=on_frame,
+                        as_json=True,
+                        progress=False,
+                    )
+                frames = self.current
+            data = Path(out).read_bytes()
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(out)
+        return {"data": data, "frames": frames, "seconds": time.monotonic() - t0}
+
+    def _optimize(self, path: str, out: str, seg: dict, on_frame) -> int:
+        from realtime.offline import KeyframeSettings, OfflineStylizer
+        from realtime.segments import WindowedSource
+        from realtime.sinks.ffmpeg_writer import FfmpegVideoWriter
+
+        o = self.options
+        keys = KeyframeSettings(**{k: v for k, v in o["keyframes"].items() if v is not None})
+        source = WindowedSource(path, start=seg["start"], end=seg["end"], size=o.get("size"))
+        with source:
+            sink = FfmpegVideoWriter(out, fps=source.fps, crf=o.get("crf", 18))
+            engine = OfflineStylizer(self.optimizer, keys, fast=self.fast)
+
+            def emit(frame) -> None:
+                if not sink.frames:
+                    sink.time_base = source.time_base
+                sink.write(frame)
+                on_frame()
+
+            with sink:
+                engine.run(iter(source), emit)
+        return sink.frames
+
+    def close(self) -> None:
+        import shutil
+
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def _actor_class(ray, cpus: float):
+    return ray.remote(num_cpus=cpus, max_restarts=0, max_concurrency=2)(Worker)
+
+
+# --- the driver ---------------------------------------------------------------------------
+
+
+@dataclass
+class _File:
+    input: Path
+    output: Path
+    planner: Planner
+    work: SegmentWork
+    digest: str
+    kept: set[int] = field(default_factory=set)  # segments found in the work folder
+    segments: list[Segment] = field(default_factory=list)  # planned so far, in order
+    planned: bool = False  # the scan is complete
+    ref: Any = None
+    done: set[int] = field(default_factory=set)
+    joined: bool = False
+    resumed: int = 0
+    join_seconds: float = 0.0
+
+
+@dataclass
+class _Slot:
+    index: int
+    actor: Any = None
+    info: dict[str, Any] = field(default_factory=dict)
+    frames: int = 0
+    busy_seconds: float = 0.0
+    segments: int = 0
+    retries: int = 0  # segments that died on this worker
+    restarts: int = 0
+    seen: int = 0  # frames of the current task already shown on the bar
+    task: str = ""  # id of the current task
+
+
+def _inputs(input: str, output: str) -> list[tuple[Path, Path]]:
+    p = Path(input)
+    if p.is_dir():
+        videos = video_folder_files(p)
+        if not videos:
+            raise UserError(
+                f"{input}: --workers takes a video file or a folder of video files; this "
+                "folder has none (a folder of images is converted by one process)"
+            )
+        targets = folder_outputs(videos, output)
+        Path(output).mkdir(parents=True, exist_ok=True)
+        return list(zip(videos, targets, strict=True))
+    if "%" in p.name:
+        raise UserError(f"{input}: --workers takes video files, not a frame pattern")
+    if not p.is_file():
+        raise UserError(f"{input}: no such file; check the path (--workers needs a local file)")
+    from realtime.sinks.ffmpeg_writer import check_video_output
+
+    check_video_output(output)
+    if Path(output).exists() and os.path.samefile(p, output):
+        raise UserError(f"{output}: is the input; choose another output name")
+    return [(p, Path(output))]
+
+
+def _connect(ray, workers: int | None, address: str | None) -> tuple[bool, int, int]:
+    """Start or join Ray. Returns (started here, workers, CPUs per worker)."""
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers {workers}: give 1 or more")
+    # Ray's start-up notices (token authentication, ...) are noise to a user
+    quiet = {"log_to_driver": False, "logging_level": "error"}
+    if not ray.is_initialized() and not address:
+        # local: N workers share this machine's cores (intra-op threads = cores / N)
+        n = workers or 1
+        cpw = max(1, (os.cpu_count() or 1) // n)
+        ray.init(num_cpus=n * cpw, include_dashboard=False, **quiet)
+        return True, n, cpw
+    started = False
+    if not ray.is_initialized():
+        ray.init(address=address, **quiet)
+        started = True
+    # a cluster (or a caller's Ray: tests, notebooks): one CPU and one thread per worker
+    n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    return started, n, 1
+
+
+def run_cluster(
+    input: str,
+    output: str,
+    *,
+    method: str = "fast",
+    options: Mapping[str, Any],
+    workers: int | None = None,
+    ray_address: str | None = None,
+    resume: bool = False,
+    segment_seconds: float = 10.0,
+    warmup_frames: int | None = None,
+    keep_work: bool = False,
+    max_retries: int = 2,
+    as_json: bool = False,
+    progress: bool = True,
+    factory: Callable[[], Any] | None = None,
+    kill_marker: dict[int, str] | None = None,
+) -> int:
+    """Convert `input` (a video file, or a folder of video files into the folder
+    `output`) on Ray actors. `options`: for method "fast" convert_video's keyword
+    arguments (style: the stylizer's options, start, end, size, crf, temporal); for
+    "optimize" style (an image path), settings, keyframes, start, end, size, crf.
+    `factory` builds the processor in each actor instead of the stylizer (for
+    "optimize": an (optimizer, fast) pair) and `kill_marker` {segment: path} makes the
+    actor that first takes that segment die (tests). Returns 0."""
+    ray = import_ray()
+    options = dict(options)
+    pairs = _inputs(input, output)
+    log = (lambda msg: None) if as_json else (lambda msg: print(msg, file=sys.stderr))
+    temporal = options.get("temporal") or {}
+    if warmup_frames is None:
+        warmup_frames = WARMUP_FRAMES if temporal else 0
+    align = int(temporal.get("keyframe_every") or 1) if temporal else 1
+    if method == "optimize":
+        from models.styles import style_image_path
+
+        options["style_path"] = style_image_path(options.pop("style"))
+
+    plan = {"seconds": None} if method == "optimize" else {"seconds": segment_seconds}
+    if method != "optimize":
+        plan |= {"warmup": warmup_frames, "align": align}
+    files: list[_File] = []
+    estimate = 0.0  # frames, for the progress bar until the scans end
+    for src, dst in pairs:
+        settings = {**options, "method": method, "plan": plan}
+        key = work_key(src, json.loads(json.dumps(settings, default=str)))
+        work = SegmentWork(Path(f"{dst}.work"), key, resume=resume, log=log)
+        planner = Planner(start=options.get("start"), end=options.get("end"), **plan)
+        files.append(_File(src, dst, planner, work, key[:32], kept=work.done()))
+        estimate += _frames_estimate(src, options.get("start"), options.get("end"))
+    bar = None
+    if progress and not as_json:
+        from tqdm import tqdm
+
+        tqdm.monitor_interval = 0
+        bar = tqdm(
+            total=round(estimate) or None,
+            unit="frame",
+            desc=Path(output).name,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+
+    started, n_workers, cpw = False, 0, 1
+    slots: list[_Slot] = []
+    timing: dict[str, float] = {"startup": 0.0}
+    t0 = time.monotonic()
+    interrupted = finished = False
+    # The scan runs beside everything else: segments go out as soon as they are planned.
+    scans: queue.Queue = queue.Queue(maxsize=64)
+    stop_scan = threading.Event()
+    scanner = threading.Thread(
+        target=_scan_files, args=(files, scans, stop_scan), name="cluster-scan", daemon=True
+    )
+    scanner.start()
+    try:
+        started, n_workers, cpw = _connect(ray, workers, ray_address)
+        todo: deque[tuple[int, Segment]] = deque()
+        if method != "optimize":  # more workers than segments would only idle
+            n_workers = min(n_workers, max(1, math.ceil(estimate / 30 / segment_seconds)))
+        style = dict(options.get("style") or {})
+        if method != "optimize" and style.get("jit_compile") is None:
+            from realtime.jobs.video import XLA_MIN_FRAMES
+
+            if estimate / max(1, n_workers) < XLA_MIN_FRAMES:
+                style["jit_compile"] = False  # each worker's share ends before XLA pays
+                options["style"] = style
+        Actor = _actor_class(ray, cpw)
+
+        def new_actor():
+            return Actor.options(scheduling_strategy="SPREAD").remote(method, options, cpw, factory)
+
+        slots = [_Slot(i, new_actor()) for i in range(n_workers)]
+        for s in slots:
+            for attempt in range(max_retries + 1):
+                try:
+                    s.info = ray.get(s.actor.info.remote())
+                    break
+                except ray.exceptions.RayActorError:
+                    # died while loading (e.g. Ray's out-of-memory killer): start another
+                    if attempt == max_retries:
+                        raise
+                    log(f"worker {s.index} died while starting; starting another")
+                    s.actor = new_actor()
+                    s.restarts += 1
+        timing["startup"] = time.monotonic() - t0  # Ray up, actors started, models loaded
+        attempts: dict[tuple[int, int], int] = {}
+        running: dict[Any, tuple[_Slot, int, Segment, float]] = {}
+        free = deque(slots)
+        scanning = True
+        while scanning or todo or running:
+            scanning = _take_scans(scans, files, todo, bar, scanning)
+            while free and todo:
+                slot = free.popleft()
+                fi, seg = todo.popleft()
+                f = files[fi]
+                if f.ref is None:
+                    f.ref = ray.put(f.input.read_bytes())  # once per file
+                slot.task, slot.seen = f"{fi}:{seg.index}:{time.monotonic()}", 0
+                task = {
+                    "id": slot.task,
+                    "file": fi,
+                    "digest": f.digest,
+                    "suffix": f.input.suffix,
+                    "segment": seg.as_dict(),
+                }
+                if kill_marker and seg.index in kill_marker:
+                    task["kill_marker"] = kill_marker[seg.index]
+                ref = slot.actor.convert.remote(task, [f.ref])
+                running[ref] = (slot, fi, seg, time.monotonic())
+            if not running:
+                time.sleep(0.05)  # the scan has not planned the next segment yet
+                continue
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
+            _poll_progress(ray, running, bar)
+            for ref in ready:
+                slot, fi, seg, _ = running.pop(ref)
+                f = files[fi]
+                try:
+                    result = ray.get(ref)
+                except ray.exceptions.RayActorError:
+                    key = (fi, seg.index)
+                    attempts[key] = attempts.get(key, 0) + 1
+                    slot.retries += 1
+                    if bar is not None:
+                        bar.update(-slot.seen)
+                    if attempts[key] > max_retries:
+                        raise RuntimeError(
+                            f"{f.input}: segment {seg.index} killed {attempts[key]} workers"
+                        ) from None
+                    log(f"worker {slot.index} died on segment {seg.index}; retrying it")
+                    todo.appendleft((fi, seg))
+                    with contextlib.suppress(Exception):
+                        ray.kill(slot.actor)
+                    slot.actor, slot.seen = new_actor(), 0
+                    slot.restarts += 1
+                    free.append(slot)
+                    continue
+                except ray.exceptions.RayTaskError as e:
+                    cause = e.cause if isinstance(e.cause, BaseException) else None
+                    raise (cause or e) from None
+                f.work.save(seg.index, result["data"])
+                f.done.add(seg.index)
+                slot.frames += result["frames"]
+                slot.segments += 1
+                slot.busy_seconds += result["seconds"]
+                if bar is not None:
+                    bar.update(result["frames"] - slot.seen)
+                slot.seen = 0
+                free.append(slot)
+                _maybe_join(f, options)
+        for f in files:
+            _maybe_join(f, options)
+        if bar is not None:
+            bar.close()
+            bar = None
+        for f in files:
+            if not keep_work:
+                f.work.remove()
+        finished = True
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        stop_scan.set()
+        scanner.join(timeout=30)
+        if bar is not None:
+            bar.close()
+        for s in slots:
+            with contextlib.suppress(Exception):
+                ray.get(s.actor.close.remote(), timeout=10)
+            with contextlib.suppress(Exception):
+                ray.kill(s.actor)
+        if started:
+            ray.shutdown()
+        if finished or interrupted:
+            wall = time.monotonic() - t0
+            _report(files, slots, wall, timing, as_json, interrupted, n_workers)
+    return 0
+
+
+def _frames_estimate(src: Path, start: float | None, end: float | None) -> float:
+    from realtime.ffmpeg import probe
+
+    info = probe(src)
+    duration = info.duration or 0.0
+    if end is not None:
+        duration = min(duration, end)
+    return max(0.0, duration - (start or 0.0)) * (info.fps or 25.0)
+
+
+def _scan_files(files: list[_File], out: queue.Queue, stop: threading.Event) -> None:
+    """The scan thread: (file index, piece) for each scanned piece, (file index, None) at
+    a file's end, (-1, None) at the end of all, or (-1, error)."""
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    try:
+        for fi, f in enumerate(files):
+            end = f.planner.end
+            for part in scan_chunks(f.input):
+                if not put((fi, part)):
+                    return
+                if end is not None and part.frames and part.pts[-1] >= end:
+                    break  # past --end
+            if not put((fi, None)):
+                return
+        put((-1, None))
+    except BaseException as e:
+        put((-1, e))
+
+
+def _take_scans(scans: queue.Queue, files: list[_File], todo: deque, bar, scanning: bool) -> bool:
+    """Plan what the scan thread has found; queue new segments (or count kept ones).
+    Returns whether the scan is still running."""
+    while scanning:
+        try:
+            fi, part = scans.get_nowait()
+        except queue.Empty:
+            break
+        if fi < 0:
+            if part is not None:
+                raise part
+            scanning = False
+            if bar is not None:  # now exact
+                bar.total = sum(s.frames for f in files for s in f.segments)
+                bar.refresh()
+            break
+        f = files[fi]
+        new = f.planner.add(part) if part is not None else f.planner.finish(f.input)
+        for seg in new:
+            f.segments.append(seg)
+            if seg.index in f.kept:
+                f.done.add(seg.index)
+                f.resumed += 1
+                if bar is not None:
+                    bar.update(seg.frames)
+            else:
+                todo.append((fi, seg))
+        if part is None:
+            f.planned = True
+            _maybe_join(f, {})
+    return scanning
+
+
+def _poll_progress(ray, running: dict, bar) -> None:
+    """Move the bar by the frames each busy actor has written of its current segment."""
+    if bar is None or not running:
+        return
+    asked = {slot.actor.progress.remote(): slot for slot, *_ in running.values()}
+    with contextlib.suppress(Exception):
+        ready, _ = ray.wait(list(asked), num_returns=len(asked), timeout=0.2)
+        for ref in ready:
+            slot = asked[ref]
+            with contextlib.suppress(Exception):
+                task, count = ray.get(ref)
+                if task == slot.task and count > slot.seen:
+                    bar.update(count - slot.seen)
+                    slot.seen = count
+
+
+def _maybe_join(f: _File, options: Mapping[str, Any]) -> None:
+    """Join a file whose segments are all done (once)."""
+    if f.joined or not f.planned or len(f.done) < len(f.segments):
+        return
+    from realtime.ffmpeg import probe
+
+    parts = [f.work.segment_path(s.index) for s in f.segments]
+    first, last = f.segments[0], f.segments[-1]
+    pts = f.planner.scan.pts
+    step = f.planner.scan.step()
+    duration = float(pts[last.stop - 1] - pts[first.first]) + step
+    # each part lasts until the next one's first frame (exact with uneven frame times)
+    durations = [float(pts[s.stop] - pts[s.first]) for s in f.segments[:-1]]
+    durations.append(float(pts[last.stop - 1] - pts[last.first]) + step)
+    t0 = time.monotonic()
+    info = probe(f.input)
+    join_segments(
+        parts,
+        f.output,
+        duration=duration,
+        audio_path=str(f.input) if info.has_audio else None,
+        audio_start=float(pts[first.first]) if first.first > 0 else 0.0,
+        audio_codec=info.audio_codec,
+        durations=durations,
+    )
+    f.joined = True
+    f.join_seconds = time.monotonic() - t0
+
+
+def _report(files, slots, wall, timing, as_json: bool, interrupted: bool, n_workers: int) -> None:
+    frames = sum(s.frames for s in slots)
+    summary = {
+        "outputs": [str(f.output) for f in files if f.joined],
+        "frames": sum(s.frames for f in files for s in f.segments),
+        "converted_frames": frames,
+        "segments": sum(len(f.segments) for f in files),
+        "resumed_segments": sum(f.resumed for f in files),
+        "seconds": round(wall, 3),
+        "startup_seconds": round(timing["startup"], 3),
+        "join_seconds": round(sum(f.join_seconds for f in files), 3),
+        "warmup_frames": sum(s.warmup for f in files for s in f.segments),
+        "fps": round(frames / wall, 2) if wall > 0 else 0.0,
+        "interrupted": interrupted,
+        "workers": [
+            {
+                "worker": s.index,
+                "node": s.info.get("node"),
+                "frames": s.frames,
+                "segments": s.segments,
+                "fps": round(s.frames / s.busy_seconds, 2) if s.busy_seconds else 0.0,
+                "retries": s.retries,
+                "restarts": s.restarts,
+                "load_seconds": s.info.get("load_seconds"),
+            }
+            for s in slots
+        ],
+    }
+    if as_json:
+        print(json.dumps(summary))
+        return
+    if interrupted:
+        kept = sum(len(f.done) for f in files)
+        where = ", ".join(str(f.work.path) for f in files if f.done) or "nothing"
+        print(
+            f"interrupted: {kept} finished segments kept in {where}; rerun with --resume",
+            file=sys.stderr,
+        )
+        return
+    for f in files:
+        print(f"wrote {f.output}: {sum(s.frames for s in f.segments)} frames", file=sys.stderr)
+    print(
+        f"{frames} frames on {n_workers} worker{'s' if n_workers != 1 else ''} in {wall:.1f} s "
+        f"({summary['fps']:.2f} fps; start-up {timing['startup']:.1f} s)",
+        file=sys.stderr,
+    )
