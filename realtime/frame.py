@@ -60,3 +60,26 @@ class ControllableStylizer(FrameProcessor, Protocol):
     style_index: int
     strength: float
     preserve_color: bool
+
+
+class ForwardsControls:
+    """Mixin for a processor wrapping a stylizer (stored as ``_inner``): the live
+    controls (style_index, strength, preserve_color, style_names) read and write through
+    to it, so the webcam keys and browser controls work on the wrapper."""
+
+    CONTROLS = ("style_index", "strength", "preserve_color", "style_names")
+
+    def __getattr__(self, name: str):
+        if name in ForwardsControls.CONTROLS:
+            return getattr(self._inner, name)
+        raise AttributeError(name)
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in ForwardsControls.CONTROLS:
+            setattr(self._inner, name, value)
+        else:
+            object.__setattr__(self, name, value)
+
+    def controls(self) -> tuple:
+        """Style, strength and colour mode now: a change means a fresh full frame."""
+        return tuple(getattr(self._inner, n, None) for n in ForwardsControls.CONTROLS[:3])

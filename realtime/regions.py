@@ -8,25 +8,31 @@ re-stylized only where it changed, at full working size, without a visible seam.
 ``ChangeDrivenProcessor`` wraps a stylizer that offers ``stylize_with_stats(image)`` and
 ``stylize_regions(image, boxes, stats, margin)`` and, per source frame:
 
-1. estimates the flow to the *anchor* (the last fully stylized frame, whose statistics
-   are frozen) and warps the anchor's output onto the frame;
-2. carries the regions stylized since then (the *fresh layer*) along the one-frame flow,
-   while that flow holds;
-3. marks what the anchor cannot explain (the change mask): the warped source differs
-   from the frame (blurred residual), pixels are occluded or uncovered and moving, or
-   they come from outside the frame. The mask is dilated, snapped to tiles and covered
-   by a few merged boxes;
-4. stylizes those boxes with the anchor's statistics, pastes them with feathered seams
-   and blends them with the previous output warped one frame, where that is reliable
-   (the temporal filter, as in ``realtime.temporal``);
+1. warps the *anchor* (the last fully stylized frame, whose statistics are frozen) onto
+   the frame along the flow: content that was there stays as it was stylized, without
+   resampling it again and again;
+2. carries the regions stylized since then (the *fresh layer*) along the one-frame flow
+   from the previous output, while that flow holds, with their age in frames;
+3. marks what neither explains (the change mask): against the anchor, the warped source
+   differs from the frame (blurred residual above 25/255), or a textured pixel is
+   occluded or uncovered and moving; unless the fresh layer holds it, the one-frame flow
+   explains it, and it is younger than ``refresh_age`` frames (a rolling refresh, so no
+   region stays stale). Flat areas where the flow fails do not count (a warp is harmless
+   there), nor do specks. The mask is grown, snapped to tiles and covered by a few merged
+   boxes;
+4. stylizes those boxes with the anchor's statistics (with the default 64 px margin the
+   box interiors are exactly what a full frame would give), pastes them with feathered
+   seams and blends them with the previous output warped one frame, where that holds
+   (``temporal``, the filter of ``realtime.temporal``);
 5. stylizes a full frame instead (a new anchor, fresh statistics) on the first frame, a
-   scene cut, a change of style, strength or colour mode, when the anchor is
-   ``max_age`` frames old, or when the boxes would cost more than ``full_ratio`` of a
-   full frame.
+   scene cut, a change of style, strength or colour mode, when the anchor is ``max_age``
+   frames old, or when the boxes' windows would cover more than ``full_ratio`` of the
+   frame (with the trimming the stylizer does, about as costly as a full frame).
 
 With ``background`` (live sources) the stylizer runs on a worker thread: the frame
-thread only does flow, warp and paste, and each result lands on the first frame after it
-is done, warped from the frame it was made from.
+thread only does flow, warp and paste, each result lands on the first frame after it is
+done (warped from the frame it was made from), and until then, where the anchor has no
+reliable match, the previous output carried one frame holds the picture.
 
 Nothing here imports TensorFlow.
 """
@@ -42,11 +48,10 @@ import cv2
 import numpy as np
 
 from realtime.flow import Motion, MotionEstimator, warp
+from realtime.frame import ForwardsControls
 from realtime.temporal import blend, contrast_keeping_blend
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels, end exclusive
-
-_CONTROLS = ("style_index", "strength", "preserve_color", "style_names")
 
 
 class RegionStylizer(Protocol):
@@ -213,7 +218,7 @@ class _Job:
     thread: threading.Thread | None = field(default=None, repr=False)
 
 
-class ChangeDrivenProcessor:
+class ChangeDrivenProcessor(ForwardsControls):
     """A stateful FrameProcessor (source frames in display order; see the module doc).
 
     Counters for reports and tests: ``frames``, ``full_frames``, ``region_frames`` (frames
@@ -242,7 +247,7 @@ class ChangeDrivenProcessor:
     ) -> None:
         if not 0.0 <= temporal < 1.0:
             raise ValueError(f"temporal strength must be in [0, 1), got {temporal}")
-        object.__setattr__(self, "_stylizer", stylizer)
+        object.__setattr__(self, "_inner", stylizer)
         self.temporal = temporal
         self.margin = margin
         self.tile = tile
@@ -263,21 +268,6 @@ class ChangeDrivenProcessor:
         self._job: _Job | None = None
         self._generation = 0
         self.reset()
-
-    # --- controllable-stylizer passthrough (webcam keys, browser controls) -----------
-    def __getattr__(self, name: str):
-        if name in _CONTROLS:
-            return getattr(self._stylizer, name)
-        raise AttributeError(name)
-
-    def __setattr__(self, name: str, value) -> None:
-        if name in _CONTROLS:
-            setattr(self._stylizer, name, value)
-        else:
-            object.__setattr__(self, name, value)
-
-    def _controls(self) -> tuple:
-        return tuple(getattr(self._stylizer, n, None) for n in _CONTROLS[:3])
 
     @property
     def mean_changed_share(self) -> float:
@@ -314,7 +304,7 @@ class ChangeDrivenProcessor:
         small = self.motion.prepare(image)
         if self._prev_out is not None and self._prev_out.shape != image.shape:
             self.reset()
-        controls = self._controls()
+        controls = self.controls()
         if controls != self._controls_seen:
             self._controls_seen = controls
             self._anchor = None  # a new style must not be warped from the old one
@@ -388,9 +378,9 @@ class ChangeDrivenProcessor:
     # --- stylizing ----------------------------------------------------------------------
     def _run(self, job: _Job) -> None:
         if job.boxes is None:
-            job.result = self._stylizer.stylize_with_stats(job.image)
+            job.result = self._inner.stylize_with_stats(job.image)
         else:
-            job.result = self._stylizer.stylize_regions(
+            job.result = self._inner.stylize_regions(
                 job.image, job.boxes, job.stats, margin=self.margin
             )
 

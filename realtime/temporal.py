@@ -28,9 +28,7 @@ import cv2
 import numpy as np
 
 from realtime.flow import Motion, MotionEstimator, resize_long_side, to_gray, warp
-from realtime.frame import FrameProcessor
-
-_CONTROLS = ("style_index", "strength", "preserve_color", "style_names")
+from realtime.frame import ForwardsControls, FrameProcessor
 
 
 def _box(x: np.ndarray, radius: int) -> np.ndarray:
@@ -122,7 +120,7 @@ class _KeyframeJob:
     error: BaseException | None = None
 
 
-class TemporalProcessor:
+class TemporalProcessor(ForwardsControls):
     """A stateful FrameProcessor: source frame in (RGB uint8, in display order), stylized
     frame of the same size out. Build it with ``make_temporal_processor``.
 
@@ -162,7 +160,7 @@ class TemporalProcessor:
             raise ValueError(f"keyframe_every must be >= 1, got {keyframe_every}")
         if internal_size is not None and internal_size < 16:
             raise ValueError(f"internal_size must be at least 16 pixels, got {internal_size}")
-        object.__setattr__(self, "_stylize", stylize)
+        object.__setattr__(self, "_inner", stylize)
         self.temporal = temporal
         self.keyframe_every = keyframe_every
         self.adaptive = adaptive
@@ -193,21 +191,6 @@ class TemporalProcessor:
         self.keyframes = 0
         self.cuts = 0
         self.reset()
-
-    # --- controllable-stylizer passthrough -------------------------------------------
-    def __getattr__(self, name: str):
-        if name in _CONTROLS:
-            return getattr(self._stylize, name)
-        raise AttributeError(name)
-
-    def __setattr__(self, name: str, value) -> None:
-        if name in _CONTROLS:
-            setattr(self._stylize, name, value)
-        else:
-            object.__setattr__(self, name, value)
-
-    def _controls(self) -> tuple:
-        return tuple(getattr(self._stylize, n, None) for n in _CONTROLS[:3])
 
     # ----------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -248,7 +231,7 @@ class TemporalProcessor:
         small = self.motion.prepare(work)
         if self._prev_out is not None and self._prev_out.shape != work.shape:
             self.reset()
-        controls = self._controls()
+        controls = self.controls()
         if controls != self._controls_seen:
             self._key_out = None  # a new style must not be propagated from the old one
             self._controls_seen = controls
@@ -281,7 +264,7 @@ class TemporalProcessor:
                 return out
 
         self._generation += 1  # a background keyframe still running is older than this one
-        fresh = np.asarray(self._stylize(work))
+        fresh = np.asarray(self._inner(work))
         out = fresh
         if self.temporal > 0 and self._prev_out is not None:
             to_prev = self.motion.estimate(small, self._prev_small)
@@ -328,7 +311,7 @@ class TemporalProcessor:
 
         def run() -> None:
             try:
-                job.result = (small, np.asarray(self._stylize(work)))
+                job.result = (small, np.asarray(self._inner(work)))
             except BaseException as e:  # handed to the frame thread when it lands
                 job.error = e
 
