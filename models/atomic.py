@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import re
+import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+
+from models.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -119,3 +123,61 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def outputs_in_folder(inputs: Sequence[Path], folder: Path, suffix: str) -> list[Path]:
+    """One output per input in `folder`, named after it with `suffix` (``name_ext.suffix``
+    when two inputs share a name). An output that would be its own input is refused."""
+    stems = [p.stem for p in inputs]
+    targets = [
+        folder
+        / (f"{p.stem}{suffix}" if stems.count(p.stem) == 1 else f"{p.stem}_{p.suffix[1:]}{suffix}")
+        for p in inputs
+    ]
+    for src, dst in zip(inputs, targets, strict=True):
+        if dst.resolve() == src.resolve():
+            raise UserError(f"-o {dst} would overwrite the input {src}; choose another output")
+    return targets
+
+
+class KeyedWorkFolder:
+    """A folder of one job's finished pieces beside its output, with a manifest naming the
+    job's key (a hash of input and settings): opened again with the same key it resumes,
+    with another it starts fresh; a folder that is not one is refused. Subclasses name
+    their pieces (`what`) and count them (`count_done`)."""
+
+    what = "pieces"
+    format = 1  # bump in a subclass when pieces made by older code must not be reused
+
+    def __init__(
+        self, path: Path, key: str, *, resume: bool = True, log: Callable[[str], None] = print
+    ) -> None:
+        self.path = path
+        self.key = key
+        manifest = path / "manifest.json"
+        if path.exists():
+            old = None
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                old = json.loads(manifest.read_text()).get("key")
+            if not path.is_dir() or (old is None and any(path.iterdir())):
+                raise UserError(
+                    f"{path}: exists and is not a stylize-video work folder; move it away"
+                )
+            if old != key:
+                log(f"work folder {path}: made for another input or settings; starting fresh")
+                shutil.rmtree(path)
+            elif not resume:
+                log(f"work folder {path}: {self.count_done()} {self.what} dropped (no resume)")
+                shutil.rmtree(path)
+            else:
+                log(f"work folder {path}: resuming ({self.count_done()} {self.what} done)")
+        path.mkdir(parents=True, exist_ok=True)
+        tmp = manifest.with_name(".manifest.tmp")
+        tmp.write_text(json.dumps({"key": key, "format": self.format}))
+        os.replace(tmp, manifest)
+
+    def count_done(self) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)

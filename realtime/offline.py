@@ -35,11 +35,9 @@ Images are RGB; the optimizer works on float32 [0, 1], frames are uint8.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -49,7 +47,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from models.atomic import sha256_file
+from models.atomic import KeyedWorkFolder, sha256_file
 from models.errors import UserError
 from realtime.frame import Frame, FrameProcessor
 
@@ -137,36 +135,15 @@ def job_key(input: str, style: str, settings: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-class WorkFolder:
+class WorkFolder(KeyedWorkFolder):
     """Checkpoints of finished keyframes (float32 .npy, written to a temp name and
-    renamed) and a manifest naming the job hash."""
+    renamed) beside the output."""
 
-    def __init__(self, path: Path, key: str, *, resume: bool = True, log=print) -> None:
-        self.path = path
-        self.key = key
-        manifest = path / "manifest.json"
-        if path.exists():
-            old = None
-            with contextlib.suppress(OSError, ValueError):
-                old = json.loads(manifest.read_text()).get("key")
-            if not path.is_dir() or (old is None and any(path.iterdir())):
-                raise UserError(
-                    f"{path}: exists and is not a stylize-video work folder; move it away "
-                    "or give another --work-dir"
-                )
-            if old is not None and old != key:
-                log(f"work folder {path}: made for a different input or settings; starting fresh")
-                shutil.rmtree(path)
-            elif old == key and not resume:
-                log(f"work folder {path}: --no-resume given; starting fresh")
-                shutil.rmtree(path)
-            elif old == key:
-                n = len(list(path.glob("key_*.npy")))
-                log(f"work folder {path}: resuming ({n} keyframes already done)")
-        path.mkdir(parents=True, exist_ok=True)
-        tmp = manifest.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"key": key, "format": WORK_FORMAT}))
-        os.replace(tmp, manifest)
+    what = "keyframes"
+    format = WORK_FORMAT
+
+    def count_done(self) -> int:
+        return len(list(self.path.glob("key_*.npy")))
 
     def _npy(self, index: int) -> Path:
         return self.path / f"key_{index:07d}.npy"
@@ -193,9 +170,6 @@ class WorkFolder:
         tmp = meta.with_name(f".{meta.name}.tmp")
         tmp.write_text(json.dumps(asdict(report)))
         os.replace(tmp, meta)
-
-    def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
 
 
 # --- blending ---------------------------------------------------------------------------

@@ -23,16 +23,13 @@ TensorFlow, so all of it is unit-tested on its own.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
-import os
-import shutil
 import subprocess
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -40,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from models.atomic import atomic_path
+from models.atomic import KeyedWorkFolder, atomic_path, outputs_in_folder
 from models.errors import UserError
 from realtime.ffmpeg import FfmpegError, ffmpeg_exe, parse_rate, popen
 from realtime.frame import Frame
@@ -389,11 +386,11 @@ def file_digest(path: str | Path) -> str:
 
 def work_key(input: str | Path, settings: dict[str, Any]) -> str:
     """Hash of what decides a segment's result: the input's bytes, the bytes of any style
-    file named in `settings["styles"]`, and every setting."""
+    file named in `settings["style"]["styles"]`, and every setting."""
     h = hashlib.sha256(file_digest(input).encode())
     if settings.get("style_path") and Path(settings["style_path"]).is_file():
         h.update(file_digest(settings["style_path"]).encode())
-    for s in settings.get("styles") or []:
+    for s in (settings.get("style") or {}).get("styles") or []:
         for part in str(s).split(","):
             p = Path(part.rsplit(":", 1)[0]) if ":" in part else Path(part)
             for cand in (Path(part), p):
@@ -404,38 +401,14 @@ def work_key(input: str | Path, settings: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-class SegmentWork:
-    """OUTPUT.work/: encoded segments `seg_NNNNN.mp4` (written to a temp name, renamed)
-    and a manifest with the job key and the plan. `resume=False` starts afresh."""
+class SegmentWork(KeyedWorkFolder):
+    """OUTPUT.work/: encoded segments `seg_NNNNN.mp4` (written to a temp name, renamed)."""
 
-    def __init__(
-        self, path: Path, key: str, *, resume: bool, log: Callable[[str], None] = print
-    ) -> None:
-        self.path = path
-        self.key = key
-        manifest = path / "manifest.json"
-        if path.exists():
-            old = None
-            with contextlib.suppress(OSError, ValueError, AttributeError):
-                old = json.loads(manifest.read_text()).get("key")
-            if not path.is_dir() or (old is None and any(path.iterdir())):
-                raise UserError(
-                    f"{path}: exists and is not a stylize-video work folder; move it away"
-                )
-            if old is not None and old != key:
-                log(f"work folder {path}: made for another input or settings; starting fresh")
-                shutil.rmtree(path)
-            elif old == key and not resume:
-                n = len(self.done())
-                if n:
-                    log(f"work folder {path}: {n} segments kept; starting fresh (--resume reuses)")
-                shutil.rmtree(path)
-            elif old == key:
-                log(f"work folder {path}: resuming ({len(self.done())} segments already done)")
-        path.mkdir(parents=True, exist_ok=True)
-        tmp = manifest.with_name(".manifest.tmp")
-        tmp.write_text(json.dumps({"key": key, "format": WORK_FORMAT}))
-        os.replace(tmp, manifest)
+    what = "segments"
+    format = WORK_FORMAT
+
+    def count_done(self) -> int:
+        return len(self.done())
 
     def segment_path(self, index: int) -> Path:
         return self.path / f"seg_{index:05d}.mp4"
@@ -448,9 +421,6 @@ class SegmentWork:
         with atomic_path(dest) as tmp:
             tmp.write_bytes(data)
         return dest
-
-    def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
 
 
 # --- joining -----------------------------------------------------------------------------
@@ -562,12 +532,4 @@ def folder_outputs(inputs: Sequence[Path], output: str | Path) -> list[Path]:
         raise UserError(f"-o {out}: a folder of videos needs an output folder; give a folder")
     if out.suffix.lower() in VIDEO_EXTS and not out.exists():
         raise UserError(f"-o {out}: a folder of videos needs an output folder, not a file name")
-    stems = [p.stem for p in inputs]
-    targets = [
-        out / (f"{p.stem}.mp4" if stems.count(p.stem) == 1 else f"{p.stem}_{p.suffix[1:]}.mp4")
-        for p in inputs
-    ]
-    for src, dst in zip(inputs, targets, strict=True):
-        if dst.resolve() == src.resolve():
-            raise UserError(f"-o {dst} would overwrite the input {src}; choose another output")
-    return targets
+    return outputs_in_folder(inputs, out, ".mp4")

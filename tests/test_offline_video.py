@@ -195,7 +195,7 @@ def test_checkpoints_resume_and_mismatch_starts_fresh(tmp_path: Path) -> None:
 
     messages.clear()
     ov.WorkFolder(tmp_path / "w", "k2", log=messages.append)
-    assert "different input or settings" in messages[0]
+    assert "another input or settings" in messages[0]
     assert not list((tmp_path / "w").glob("key_*.npy"))
 
 

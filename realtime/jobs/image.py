@@ -12,7 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from models.atomic import atomic_path
+from models.atomic import atomic_path, outputs_in_folder
 from models.errors import UserError
 from models.images import (
     ANIMATED_EXTENSIONS,
@@ -58,22 +58,17 @@ def output_paths(images: list[Path], output: str) -> list[Path]:
     folder and each result is named after its input, as PNG."""
     out = Path(output)
     if len(images) == 1 and out.suffix.lower() in IMAGE_EXTENSIONS and not out.is_dir():
-        targets = [out]
-    else:
-        if out.exists() and not out.is_dir():
+        if out.resolve() == images[0].resolve():
             raise UserError(
-                f"-o {out}: several images need an output folder, and this is a file; "
-                "give a folder name"
+                f"-o {out} would overwrite the input {images[0]}; choose another output"
             )
-        stems = [p.stem for p in images]
-        targets = [
-            out / (f"{p.stem}.png" if stems.count(p.stem) == 1 else f"{p.stem}_{p.suffix[1:]}.png")
-            for p in images
-        ]
-    for src, dst in zip(images, targets, strict=True):
-        if dst.resolve() == src.resolve():
-            raise UserError(f"-o {dst} would overwrite the input {src}; choose another output")
-    return targets
+        return [out]
+    if out.exists() and not out.is_dir():
+        raise UserError(
+            f"-o {out}: several images need an output folder, and this is a file; "
+            "give a folder name"
+        )
+    return outputs_in_folder(images, out, ".png")
 
 
 def write_grid(
