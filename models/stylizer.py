@@ -18,6 +18,7 @@ with those statistics frozen, equal to what a full frame would give inside them.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import threading
 from collections import Counter
@@ -58,6 +59,8 @@ def preprocess_style(rgb: np.ndarray) -> np.ndarray:
 
 
 FRAME, STATS, REGIONS = "frame", "stats", "regions"  # the per-frame functions
+REGION_XLA_USES = 8  # calls of one region window shape before it is compiled with XLA
+REGION_XLA_MAX = 24  # region shapes compiled with XLA per stylizer, at most
 EXACT_MARGIN = 64  # margins from here on are exact: the network's own halo, trimmed
 # Region window sizes per axis (multiples of 4), capped at the frame: a few shapes for XLA
 # to compile instead of one per box size. Fine steps while margins dominate, coarser above.
@@ -166,6 +169,9 @@ class Stylizer:
         self._fns: dict[tuple[str, str, bool], tf.types.experimental.GenericFunction] = {}
         self._compiled: set[tuple] = set()
         self._compiling: dict[tuple, threading.Thread] = {}
+        self._closed = False
+        self._region_uses: collections.Counter = collections.Counter()
+        self._region_compiles = 0
         self._compile_lock = threading.Lock()
         self.traces: Counter[str] = Counter()  # Python-side traces per function (tests)
         self.region_sizes: tuple[int, ...] = REGION_SIZES
@@ -282,7 +288,16 @@ class Stylizer:
         key = (model.kind, shape) if purpose == FRAME else (model.kind, purpose, shape)
         if key in self._compiled:
             return self._fn(model, purpose, True)
+        if purpose.startswith(REGIONS):
+            # Region windows come in many shapes (buckets x trimmed sides), each an XLA
+            # compile of seconds and megabytes: only shapes in steady use earn one.
+            self._region_uses[key] += 1
+            if self._region_uses[key] < REGION_XLA_USES or (
+                key not in self._compiling and self._region_compiles >= REGION_XLA_MAX
+            ):
+                return self._fn(model, purpose, False)
         if key not in self._compiling:
+            self._region_compiles += purpose.startswith(REGIONS)
             zeros = tuple(tf.zeros(np.shape(a), tf.float32) for a in args)
             # Not a daemon: a process that exits while XLA is still compiling crashes
             # (SIGSEGV) in TensorFlow's teardown, so exit waits for the compile instead.
@@ -296,8 +311,17 @@ class Stylizer:
         # One compile at a time: region buckets may ask for several shapes at once, and
         # parallel XLA compiles would starve the frames being served meanwhile.
         with self._compile_lock, tf.device(self.plan.device):
+            if self._closed:
+                return  # the job is over: a compile now would only delay its exit
             self._fn(model, purpose, True)(*args)
         self._compiled.add(key)
+
+    def close(self) -> None:
+        """The job is over: background XLA compiles not yet started are dropped and the
+        running one is waited for (a process that exits under a running compile crashes
+        in TensorFlow's teardown). The stylizer still works, without new compiles."""
+        self._closed = True
+        self.wait_compiled()
 
     def wait_compiled(self, timeout: float | None = None) -> None:
         """Wait for background XLA compilations (benchmarks, and tidy shutdowns)."""

@@ -48,7 +48,7 @@ import cv2
 import numpy as np
 
 from realtime.flow import Motion, MotionEstimator, warp
-from realtime.frame import ForwardsControls
+from realtime.frame import ForwardsControls, close_processor
 from realtime.temporal import blend, contrast_keeping_blend
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels, end exclusive
@@ -294,10 +294,12 @@ class ChangeDrivenProcessor(ForwardsControls):
         self._generation += 1
 
     def close(self) -> None:
-        """Wait for the stylizer's background work (the processor stays usable)."""
+        """Wait for the stylizer's background work, then close the stylizer (the
+        processor stays usable)."""
         job = self._job
         if job is not None and job.thread is not None:
             job.thread.join()
+        close_processor(self._inner)
 
     # --- per frame ---------------------------------------------------------------------
     def __call__(self, image: np.ndarray) -> np.ndarray:

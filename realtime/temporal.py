@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from realtime.flow import Motion, MotionEstimator, resize_long_side, to_gray, warp
-from realtime.frame import ForwardsControls, FrameProcessor
+from realtime.frame import ForwardsControls, FrameProcessor, close_processor
 
 
 def _box(x: np.ndarray, radius: int) -> np.ndarray:
@@ -205,9 +205,10 @@ class TemporalProcessor(ForwardsControls):
 
     def close(self) -> None:
         """Wait for a keyframe still being stylized in the background (the next frame
-        adopts it; the processor stays usable)."""
+        adopts it; the processor stays usable), then close the stylizer."""
         if self._job is not None:
             self._job.thread.join()
+        close_processor(self._inner)
 
     def summary(self) -> dict:
         return {"keyframes": self.keyframes, "cuts": self.cuts}

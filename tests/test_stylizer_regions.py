@@ -220,7 +220,7 @@ def test_a_combined_only_model_cannot_give_statistics(stylizer):
 
 
 def test_xla_regions_equal_the_xla_full_frame(preset_module):
-    from models.stylizer import load_stylizer
+    from models.stylizer import REGION_XLA_USES, load_stylizer
 
     s = load_stylizer(["preset:7"], jit_compile=True)
     frame = textured(128, 224, seed=8)
@@ -229,7 +229,11 @@ def test_xla_regions_equal_the_xla_full_frame(preset_module):
     s.stylize_with_stats_float(content)
     s.wait_compiled()
     full, stats = s.stylize_with_stats_float(content)  # now the XLA function
-    s.stylize_regions_float(frame, [box], stats)
+    for _ in range(REGION_XLA_USES - 1):  # a shape in rare use is not worth a compile
+        s.stylize_regions_float(frame, [box], stats)
+    s.wait_compiled()
+    assert {k[1].split(":")[0] for k in s._compiled} == {"stats"}
+    s.stylize_regions_float(frame, [box], stats)  # in steady use now
     s.wait_compiled()
     assert {k[1].split(":")[0] for k in s._compiled} == {"stats", "regions"}
     # A true crop of the 128x224 frame: rows whole, columns 20..212 (both sides inner).
@@ -237,3 +241,14 @@ def test_xla_regions_equal_the_xla_full_frame(preset_module):
     out = s.stylize_regions_float(frame, [box], stats)[0]
     x0, y0, x1, y1 = box
     assert np.abs(out - full[0, y0:y1, x0:x1]).max() <= 1e-4
+
+
+def test_a_closed_stylizer_starts_no_xla_compile_and_still_stylizes(preset_module):
+    from models.stylizer import load_stylizer
+
+    s = load_stylizer(["preset:7"], jit_compile=True)
+    s.close()  # the job is over: what is asked now must not hold up the exit
+    frame = textured(32, 48, seed=2)
+    out = s(frame)
+    s.wait_compiled()
+    assert out.shape == frame.shape and s._compiled == set()
