@@ -65,31 +65,36 @@ class RegionStylizer(Protocol):
     ) -> list[np.ndarray]: ...
 
 
+def textured(gray: np.ndarray, threshold: float = 6 / 255, radius: int = 2) -> np.ndarray:
+    """bool: where the local standard deviation of a gray uint8 frame is above
+    ``threshold`` (in [0, 1]) over a (2 * radius + 1) square."""
+    k = 2 * radius + 1
+    g = gray.astype(np.float32)
+    mean = cv2.blur(g, (k, k))
+    return cv2.blur(g * g, (k, k)) - mean * mean > (threshold * 255) ** 2
+
+
 def change_mask(
     motion: Motion,
-    current: np.ndarray,
+    texture: np.ndarray,
     *,
     residual_threshold: float = 25 / 255,
     moving_px: float = 0.5,
-    texture_threshold: float = 6 / 255,
     blur_px: int = 2,
     min_area: int = 12,
 ) -> np.ndarray:
     """Where the reference, warped by ``motion``, does not explain the current frame (bool,
-    at the flow size; ``current`` is the gray frame the motion starts from): the
+    at the flow size; ``texture`` is ``textured`` of the frame the motion starts from): the
     flow-compensated difference, blurred over ``blur_px`` so that sensor noise and
-    resampling do not count, exceeds ``residual_threshold``; or a textured pixel (local
-    standard deviation above ``texture_threshold``) is occluded, or its match lies
-    outside the frame, and it moves by more than ``moving_px``. Unreliable flow in flat
+    resampling do not count, exceeds ``residual_threshold``; or a textured pixel is
+    occluded, or its match lies outside the frame, and it moves by more than
+    ``moving_px``. Unreliable flow in flat
     areas does not count: there the warp is harmless even where the flow is arbitrary
     (DIS fails its forward-backward check on a blank wall under a pan). Parts smaller than
     ``min_area`` pixels are left out (see ``drop_specks``)."""
     assert motion.diff is not None and motion.occluded is not None
     k = 2 * blur_px + 1
     changed = cv2.blur(motion.diff, (k, k)) > residual_threshold * 255
-    g = current.astype(np.float32)
-    mean = cv2.blur(g, (k, k))
-    texture = cv2.blur(g * g, (k, k)) - mean * mean > (texture_threshold * 255) ** 2
     speed = cv2.magnitude(motion.flow[..., 0], motion.flow[..., 1])
     changed |= motion.occluded & texture & (speed > moving_px)
     return drop_specks(changed, min_area)
@@ -193,6 +198,16 @@ def feather_weights(boxes: Sequence[Box], width: int, height: int, feather: int)
         return inside.astype(np.float32)
     dist = cv2.distanceTransform(inside, cv2.DIST_L2, 3)
     return np.minimum(dist / float(feather), 1.0).astype(np.float32)
+
+
+@dataclass
+class _Now:
+    """This frame's output so far, the flow to the previous frame and the previous output
+    warped along it (None after a cut)."""
+
+    out: np.ndarray
+    to_prev: Motion
+    prev_warped: np.ndarray | None
 
 
 @dataclass
@@ -328,44 +343,45 @@ class ChangeDrivenProcessor(ForwardsControls):
         h, w = image.shape[:2]
         out = warp(anchor.out, to_anchor.flow_at(w, h), cv2.INTER_CUBIC)
         to_prev = self.motion.estimate(small, self._prev_small)
+        # The previous output carried one frame: warped once, used by all that follows.
         prev_warped = None
         if to_prev.cut:  # a flash or a fast pan: what the anchor gives is all there is
             self._fresh = self._age = None
-        elif self._fresh is not None:
+        elif self._fresh is not None or self.background or self.temporal > 0:
             flow = to_prev.flow_at(w, h)
             prev_warped = warp(self._prev_out, flow, cv2.INTER_CUBIC)
-            self._fresh = warp(self._fresh, flow) * to_prev.reliable_at(w, h)
-            self._age = warp(self._age, flow, cv2.INTER_NEAREST) + 1
-            out = blend(out, prev_warped, self._fresh)
-
-        if self.background and not to_prev.cut:
-            # Until the stylizer's answer lands, where the anchor has no reliable match
-            # the previous output carried one frame holds better than a torn warp.
-            if prev_warped is None:
-                prev_warped = warp(self._prev_out, to_prev.flow_at(w, h), cv2.INTER_CUBIC)
-            lost = (1.0 - to_anchor.reliable_at(w, h)) * to_prev.reliable_at(w, h)
-            out = blend(out, prev_warped, lost)
+            if self._fresh is not None:
+                self._fresh = warp(self._fresh, flow) * to_prev.reliable_at(w, h)
+                self._age = warp(self._age, flow, cv2.INTER_NEAREST) + 1
+                out = blend(out, prev_warped, self._fresh)
+            if self.background:
+                # Until the stylizer's answer lands, where the anchor has no reliable
+                # match the previous output carried one frame holds better than a torn warp.
+                lost = (1.0 - to_anchor.reliable_at(w, h)) * to_prev.reliable_at(w, h)
+                out = blend(out, prev_warped, lost)
+        now = _Now(out, to_prev, prev_warped)
         landed = self._finished()
         if landed is not None:
-            out = self._land(landed, image, small, out, to_prev)
+            out = now.out = self._land(landed, image, small, now)
         if self._job is not None:
             return out, 0.0  # the stylizer is busy: keep warping
 
-        need = change_mask(to_anchor, small, residual_threshold=self.residual_threshold)
+        texture = textured(small)
+        need = change_mask(to_anchor, texture, residual_threshold=self.residual_threshold)
         if self._fresh is not None and not to_prev.cut:
             # what the previous output explains, and has not carried for too long, stays
             fh, fw = small.shape
             carried = cv2.resize(self._fresh, (fw, fh), interpolation=cv2.INTER_AREA) > 0.5
             young = cv2.resize(self._age, (fw, fh), interpolation=cv2.INTER_NEAREST)
             carried &= young < self.refresh_age
-            carried &= ~change_mask(to_prev, small, residual_threshold=self.residual_threshold)
+            carried &= ~change_mask(to_prev, texture, residual_threshold=self.residual_threshold)
             need &= ~carried
         boxes = mask_to_boxes(need, w, h, tile=self.tile, grow_px=self.grow, margin=self.margin)
         share = crop_cost(boxes, w, h, self.margin)
         stale = self.frames - anchor.frame >= self.max_age
         if share > self.full_ratio or stale:
             if not self.background:
-                return self._full_now(image, small, (out, to_prev)), 1.0
+                return self._full_now(image, small, now), 1.0
             self._start(_Job(image, small, self.frames, self._generation))
             return out, 1.0  # the work started for this frame
         if not boxes:
@@ -375,7 +391,7 @@ class ChangeDrivenProcessor(ForwardsControls):
             self._start(job)
             return out, share
         self._run(job)
-        return self._paste(job, out, prev_warped, to_prev), share
+        return self._paste(job, now), share
 
     # --- stylizing ----------------------------------------------------------------------
     def _run(self, job: _Job) -> None:
@@ -406,61 +422,44 @@ class ChangeDrivenProcessor(ForwardsControls):
             raise job.error
         return job if job.generation == self._generation else None
 
-    def _full_now(
-        self, image: np.ndarray, small: np.ndarray, current: tuple[np.ndarray, Motion] | None
-    ) -> np.ndarray:
+    def _full_now(self, image: np.ndarray, small: np.ndarray, now: _Now | None) -> np.ndarray:
         """Stylize the whole frame here and make it the anchor; blended with the previous
-        output where the one-frame flow holds (``current``: this frame's warped output and
-        that flow), unless there is no usable past."""
+        output where the one-frame flow holds (``now``), unless there is no usable past."""
         self._generation += 1  # whatever runs in the background is older than this
         job = _Job(image, small, self.frames, self._generation)
         self._run(job)
-        return self._adopt_full(job, image, small, current)
+        return self._adopt_full(job, image, small, now)
 
     def _adopt_full(
-        self,
-        job: _Job,
-        image: np.ndarray,
-        small: np.ndarray,
-        current: tuple[np.ndarray, Motion] | None,
+        self, job: _Job, image: np.ndarray, small: np.ndarray, now: _Now | None
     ) -> np.ndarray:
         out, stats = job.result
         out = np.asarray(out)
         if job.frame != self.frames:  # landed late: bring it to this frame
             to_job = self.motion.estimate(small, job.small)
             if to_job.cut:
-                return current[0] if current is not None else out
+                return now.out if now is not None else out
             h, w = image.shape[:2]
             out = warp(out, to_job.flow_at(w, h), cv2.INTER_CUBIC)
-        if current is not None and self.temporal > 0 and self._prev_out is not None:
-            _, to_prev = current
+        if now is not None and self.temporal > 0 and now.prev_warped is not None:
             h, w = image.shape[:2]
-            prev_warped = warp(self._prev_out, to_prev.flow_at(w, h), cv2.INTER_CUBIC)
-            weight = to_prev.reliable_at(w, h) * np.float32(self.temporal)
-            out = contrast_keeping_blend(out, prev_warped, weight)
+            weight = now.to_prev.reliable_at(w, h) * np.float32(self.temporal)
+            out = contrast_keeping_blend(out, now.prev_warped, weight)
         self._anchor = _Anchor(small, out, stats, self.frames)
         self._fresh = self._age = None
         self.full_frames += 1
         return out
 
-    def _land(
-        self, job: _Job, image: np.ndarray, small: np.ndarray, out: np.ndarray, to_prev: Motion
-    ) -> np.ndarray:
+    def _land(self, job: _Job, image: np.ndarray, small: np.ndarray, now: _Now) -> np.ndarray:
         if job.boxes is None:
-            return self._adopt_full(job, image, small, (out, to_prev))
-        return self._paste(job, out, None, to_prev, small)
+            return self._adopt_full(job, image, small, now)
+        return self._paste(job, now, small)
 
-    def _paste(
-        self,
-        job: _Job,
-        out: np.ndarray,
-        prev_warped: np.ndarray | None,
-        to_prev: Motion,
-        small: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """Put the stylized boxes on ``out`` with feathered seams and blend them with the
-        previous output where the one-frame flow holds. A job made on an earlier frame
-        (``small`` given: the current frame's) is first warped onto this one."""
+    def _paste(self, job: _Job, now: _Now, small: np.ndarray | None = None) -> np.ndarray:
+        """Put the stylized boxes on this frame's output with feathered seams and blend them
+        with the previous output where the one-frame flow holds. A job made on an earlier
+        frame (``small`` given: the current frame's) is first warped onto this one."""
+        out = now.out
         h, w = out.shape[:2]
         canvas = out.copy()
         for (x0, y0, x1, y1), patch in zip(job.boxes, job.result, strict=True):
@@ -473,11 +472,14 @@ class ChangeDrivenProcessor(ForwardsControls):
             flow = to_job.flow_at(w, h)
             canvas = warp(canvas, flow, cv2.INTER_CUBIC)
             weight = warp(weight, flow) * to_job.reliable_at(w, h)
-        if self.temporal > 0 and not to_prev.cut and self._prev_out is not None:
-            if prev_warped is None:
-                prev_warped = warp(self._prev_out, to_prev.flow_at(w, h), cv2.INTER_CUBIC)
-            keep = to_prev.reliable_at(w, h) * np.float32(self.temporal)
-            canvas = contrast_keeping_blend(canvas, prev_warped, keep * (weight > 0))
+        if self.temporal > 0 and now.prev_warped is not None:
+            # Only the boxes are blended, so only their window (and the blur's reach).
+            x, y, bw, bh = cv2.boundingRect((weight > 0).astype(np.uint8))
+            win = (slice(max(y - 8, 0), y + bh + 8), slice(max(x - 8, 0), x + bw + 8))
+            keep = now.to_prev.reliable_at(w, h)[win] * np.float32(self.temporal)
+            canvas[win] = contrast_keeping_blend(
+                canvas[win], now.prev_warped[win], keep * (weight[win] > 0)
+            )
         if self._fresh is None:
             self._fresh, self._age = weight, np.zeros_like(weight)
         else:
