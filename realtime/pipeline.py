@@ -303,7 +303,7 @@ class Pipeline:
         recent = [t for t in times if t >= times[-1] - 2.0] if times else []
         if len(recent) >= 2:
             cur_fps = (len(recent) - 1) / max(1e-9, recent[-1] - recent[0])
-        dropped = self._in.dropped + self._out.dropped + getattr(self.source, "dropped", 0)
+        dropped = self._in.dropped + self._out.dropped + self.source.dropped
         return PipelineStats(
             frames_in=self._frames_in,
             frames_out=self._frames_out,

@@ -40,26 +40,13 @@ def check_size(size: int | None) -> None:
         raise UserError(f"--size {size}: give a long side of at least {MIN_SIZE} pixels")
 
 
-def build_stylizer(
-    styles: Sequence[str] = ("preset:7",),
-    *,
-    strength: float = 1.0,
-    preserve_color: bool = False,
-    hub_handle: str | None = None,
-    jit_compile: bool | None = None,
-    device: str | None = None,
-) -> FrameProcessor:
-    """The real stylizer (imports TensorFlow; only the command path calls this)."""
+def build_stylizer(styles: Sequence[str] = ("preset:7",), **options: Any) -> FrameProcessor:
+    """The real stylizer (imports TensorFlow; only the command path calls this). `options`
+    are models.stylizer.Stylizer's (strength, preserve_color, hub_handle, jit_compile,
+    device)."""
     from models.stylizer import load_stylizer
 
-    return load_stylizer(
-        list(styles),
-        strength=strength,
-        preserve_color=preserve_color,
-        hub_handle=hub_handle,
-        jit_compile=jit_compile,
-        device=device,
-    )
+    return load_stylizer(list(styles), **options)
 
 
 def wrap_processor(

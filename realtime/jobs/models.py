@@ -45,14 +45,11 @@ def _cached(name: str) -> Entry:
 
 
 def registry() -> dict[str, Entry]:
+    from models import vgg
+
     entries = {name: _cached(name) for name in cache.MODELS}
-    try:
-        from models import vgg
-    except ImportError:  # the offline path is optional
-        return entries
-    if hasattr(vgg, "registry_entry"):
-        entry = vgg.registry_entry()
-        entries[entry.name] = entry
+    entry = vgg.registry_entry()
+    entries[entry.name] = entry
     return entries
 
 

@@ -82,6 +82,7 @@ def run_serve(
     `processor` replaces the stylizer (tests); a ControllableStylizer gets the style,
     strength and colour controls, anything else only side-by-side."""
     from realtime.sources import open_live_source
+    from realtime.sources.playback import PlaybackSource
 
     check_bind(host, token)  # before any slow work
     if max_viewers < 1:
@@ -167,7 +168,7 @@ def run_serve(
             max_seconds=max_seconds,
         )
         stats = run.stats
-        passes = getattr(src, "passes", 1)
+        passes = src.passes if isinstance(src, PlaybackSource) else 1
         summary = stats.as_dict()
         summary.update(
             source=src.name,

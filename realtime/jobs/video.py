@@ -100,7 +100,9 @@ def convert_video(
         if on_frame is not None:
             on_frame()
 
-    warmup = getattr(source, "is_warmup", None)  # a segment's WindowedSource
+    from realtime.segments import WindowedSource
+
+    warmup = source.is_warmup if isinstance(source, WindowedSource) else None
     try:
         run = run_job(
             source,

@@ -23,6 +23,7 @@ class Source:
     time_base: Fraction | None = None
     has_audio: bool = False
     frame_count: int | None = None  # known for files and folders (an estimate for containers)
+    dropped: int = 0  # frames a live source replaced by newer ones before anyone took them
     name: str = "source"
 
     def __iter__(self) -> Iterator[Frame]:  # pragma: no cover - abstract
