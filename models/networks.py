@@ -33,6 +33,8 @@ S2D = 4  # space-to-depth block for the 9x9 convs
 # the GEMM is already wide, and the 1.8x extra multiplies made it slower (181 vs 165 ms
 # for the whole network at 360x640).
 S2D_MAX_OUT = 8
+# A crop's sides inside the frame (top, bottom, left, right): a tuple, or a [4] tensor
+Inner = tuple[bool, bool, bool, bool] | tf.Tensor
 
 
 def _s2d_kernel(k: np.ndarray, block: int = S2D) -> np.ndarray:
@@ -212,7 +214,7 @@ class Transformer(tf.Module):
         content: tf.Tensor,
         params: tf.Tensor,
         stats: tf.Tensor,
-        inner: tuple[bool, bool, bool, bool] | None = None,
+        inner: Inner | None = None,
     ) -> tf.Tensor:
         """As `__call__`, with every norm layer normalising by `stats` (from `with_stats`
         on a full frame) instead of the content's own statistics. On a crop of that frame
@@ -220,7 +222,7 @@ class Transformer(tf.Module):
         the crop's edges (and everywhere along edges it shares with the frame) equals the
         full frame's.
 
-        `inner` (top, bottom, left, right; static): which crop edges are inside the frame.
+        `inner` (top, bottom, left, right; see `_trim`): which crop edges are inside the frame.
         Each layer then drops the outputs next to those edges that saw its padding, as a
         VALID conv would, so the later layers compute only what is exact and the output is
         `trim_total` px smaller on each inner side (the same values as without `inner`,
@@ -233,7 +235,7 @@ class Transformer(tf.Module):
         params: tf.Tensor,
         frozen: tf.Tensor | None,
         seen: dict,
-        inner: tuple[bool, bool, bool, bool] | None = None,
+        inner: Inner | None = None,
     ) -> tf.Tensor:
         def step(x: tf.Tensor, L: dict) -> tf.Tensor:
             y = self._layer(x, L, params, frozen, seen, any_size=inner is not None)
@@ -255,12 +257,17 @@ class Transformer(tf.Module):
         return x[:, :h, :w, :]
 
 
-def _trim(x: tf.Tensor, n: int, inner: tuple[bool, bool, bool, bool] | None) -> tf.Tensor:
-    """Drop `n` px at each inner side (top, bottom, left, right) of a feature map."""
+def _trim(x: tf.Tensor, n: int, inner: Inner | None) -> tf.Tensor:
+    """Drop `n` px at each inner side (top, bottom, left, right) of a feature map. `inner`
+    is static (a tuple: one graph per set of sides, as XLA needs) or an int32 [4] tensor of
+    0/1 (one graph for all sixteen sets: each trace costs most of a second)."""
     if inner is None or n == 0:
         return x
-    t, b, left, r = (n if side else 0 for side in inner)
-    return x[:, t : (-b or None), left : (-r or None), :]
+    if isinstance(inner, tuple):
+        t, b, left, r = (n if side else 0 for side in inner)
+        return x[:, t : (-b or None), left : (-r or None), :]
+    t, b, left, r = tf.unstack(inner * n)
+    return x[:, t : tf.shape(x)[1] - b, left : tf.shape(x)[2] - r, :]
 
 
 class Predictor(tf.Module):

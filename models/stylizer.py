@@ -240,24 +240,34 @@ class Stylizer:
 
     def _fn(self, model: ModelKind, purpose: str, jit: bool) -> Any:
         """The tf.function for `purpose`: FRAME, STATS, or REGIONS + ":" + the crop's inner
-        sides code ("1011": top, bottom, left, right; "none": untrimmed)."""
-        key = (model.kind, purpose, jit)
+        sides code ("1011": top, bottom, left, right; "none": untrimmed). Region functions
+        also take the sides as an int32 [4] tensor: XLA's are traced per code (static
+        shapes), the plain one reads the tensor, so one trace serves all sixteen codes."""
+        base, _, code = purpose.partition(":")
+        if base == REGIONS and not jit and code != "none":
+            code = "any"
+        key = (model.kind, f"{base}:{code}", jit)
         if key not in self._fns:
-            base, _, code = purpose.partition(":")
-            inner = None if code in ("", "none") else tuple(c == "1" for c in code)
+            static = None if code in ("", "none", "any") else tuple(c == "1" for c in code)
 
-            def traced(content: tf.Tensor, rep: tf.Tensor, stats: tf.Tensor | None = None):
+            def traced(
+                content: tf.Tensor,
+                rep: tf.Tensor,
+                stats: tf.Tensor | None = None,
+                sides: tf.Tensor | None = None,
+            ):
                 self.traces[base] += 1  # runs only while tracing
                 if base == FRAME:
                     return model.transform(content, rep)
                 if base == STATS:
                     return model.transform_stats(content, rep)
+                inner = sides if code == "any" else static
                 return model.transform_frozen(content, rep, stats, inner)
 
             # None height and width: a new frame or crop size never retraces.
             signature = [tf.TensorSpec([1, None, None, 3], tf.float32), model.rep_spec()]
             if base == REGIONS:
-                signature.append(tf.TensorSpec([1, None], tf.float32))
+                signature += [tf.TensorSpec([1, None], tf.float32), tf.TensorSpec([4], tf.int32)]
             fn = tf.function(
                 traced,
                 input_signature=signature,
@@ -298,7 +308,7 @@ class Stylizer:
                 return self._fn(model, purpose, False)
         if key not in self._compiling:
             self._region_compiles += purpose.startswith(REGIONS)
-            zeros = tuple(tf.zeros(np.shape(a), tf.float32) for a in args)
+            zeros = tuple(tf.zeros(np.shape(a), np.asarray(a).dtype) for a in args)
             # Not a daemon: a process that exits while XLA is still compiling crashes
             # (SIGSEGV) in TensorFlow's teardown, so exit waits for the compile instead.
             self._compiling[key] = threading.Thread(
@@ -375,7 +385,31 @@ class Stylizer:
         stats = NormStats(
             values.numpy(), model, rep, index, strength, preserve, tuple(content.shape[1:3])
         )
+        self._trace_regions_early(stats)
         return out, stats
+
+    def _trace_regions_early(self, stats: NormStats) -> None:
+        """Statistics are recorded for regions to follow: trace the region function now,
+        in the background (most of a second), not on the first changed frame."""
+        key = (stats.model.kind, "trace-regions")
+        with self._lock:
+            if key in self._compiling or self._closed:
+                return
+            side = 2 * stats.model.stats_network().trim_total // 4 * 4 + 8  # > both halos
+            args = (
+                tf.zeros([1, side, side, 3]),
+                tf.constant(stats.rep),
+                tf.constant(stats.values),
+                tf.ones([4], tf.int32),
+            )
+            fn = self._fn(stats.model, f"{REGIONS}:1111", False)
+
+            def run() -> None:
+                with tf.device(self.plan.device):
+                    fn(*args)
+
+            self._compiling[key] = threading.Thread(target=run, name="trace-regions")
+            self._compiling[key].start()
 
     def stylize_with_stats(self, image: np.ndarray) -> tuple[np.ndarray, NormStats]:
         """RGB uint8 HxWx3 -> (stylized RGB uint8 HxWx3, NormStats): the full frame with
@@ -433,11 +467,12 @@ class Stylizer:
                 inner = (wy > 0, wy + wh < hp, wx > 0, wx + ww < wp)
                 code = "".join("1" if side else "0" for side in inner)
                 oy, ox = wy + trim * inner[0], wx + trim * inner[2]
+            sides = np.array([c == "1" for c in code.replace("none", "0000")], np.int32)
             with self._lock:
                 self.region_shapes.add((wh, ww, code))
-                fn = self._pick(model, f"{REGIONS}:{code}", (crop, rep, stats.values))
+                fn = self._pick(model, f"{REGIONS}:{code}", (crop, rep, stats.values, sides))
             with tf.device(self.plan.device):
-                out = fn(tf.constant(crop), rep_t, stats_t).numpy()[0]
+                out = fn(tf.constant(crop), rep_t, stats_t, tf.constant(sides)).numpy()[0]
             out = out[y0 - oy : y1 - oy, x0 - ox : x1 - ox]
             if sw < 1.0 and model.strength_mode == PIXELS:
                 out = sw * out + (1.0 - sw) * (image[y0:y1, x0:x1].astype(np.float32) / 255.0)

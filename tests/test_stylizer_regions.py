@@ -156,6 +156,20 @@ def test_bucketed_windows_bound_the_shapes_and_never_retrace(stylizer):
     assert stylizer.traces["regions"] - traced <= 1  # traced once ever, whatever the shape
 
 
+def test_statistics_trace_the_region_function_once_for_every_set_of_sides(preset_module):
+    from models.stylizer import load_stylizer
+
+    s = load_stylizer(["preset:7"], jit_compile=False)
+    frame = textured(256, 320, seed=8)
+    _, stats = s.stylize_with_stats(frame)
+    s.wait_compiled()  # traced in the background, before any region is asked for
+    assert s.traces["regions"] == 1
+    boxes = boxes_everywhere(256, 320)
+    s.stylize_regions(frame, boxes, stats)
+    assert len({code for _, _, code in s.region_shapes}) >= 6  # many sets of inner sides
+    assert s.traces["regions"] == 1
+
+
 def test_region_window_is_aligned_holds_the_margin_and_stays_inside():
     from models.stylizer import REGION_SIZES, region_window
 
