@@ -388,6 +388,21 @@ class Stylizer:
         self._trace_regions_early(stats)
         return out, stats
 
+    def warm_up(self, with_stats: bool = False) -> None:
+        """Trace, on a small frame, the functions the first frames will call: whole frames,
+        or (`with_stats`) frames with statistics and regions. Each trace costs most of a
+        second; a live source calls this before it starts, so its first frames do not
+        wait. XLA compiles later, per shape, in the background as always."""
+        model, rep = self._reps[self.style_index]
+        frame, rep_t = tf.zeros([1, 64, 64, 3]), tf.constant(np.asarray(rep, np.float32))
+        with tf.device(self.plan.device):
+            if not (with_stats and model.supports_stats()):
+                self._fn(model, FRAME, False)(frame, rep_t)
+                return
+            model.stats_network()  # built once, outside any trace
+            _, values = self._fn(model, STATS, False)(frame, rep_t)
+            self._fn(model, f"{REGIONS}:0000", False)(frame, rep_t, values, tf.zeros([4], tf.int32))
+
     def _trace_regions_early(self, stats: NormStats) -> None:
         """Statistics are recorded for regions to follow: trace the region function now,
         in the background (most of a second), not on the first changed frame."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -52,6 +52,15 @@ def close_processor(processor: object) -> None:
         close()
 
 
+def warm_up_processor(processor: object, **options: Any) -> None:
+    """Let a processor prepare what its first frames need (``warm_up()``, optional: the
+    stylizer traces its functions, most of a second each), before a live source starts
+    delivering frames that would otherwise wait for it."""
+    warm_up = getattr(processor, "warm_up", None)
+    if warm_up is not None:
+        warm_up(**options)
+
+
 class ControllableStylizer(FrameProcessor, Protocol):
     """A FrameProcessor whose style, strength and colour mode can change between frames
     (the webcam keys and the browser controls drive these)."""
@@ -79,6 +88,10 @@ class ForwardsControls:
             setattr(self._inner, name, value)
         else:
             object.__setattr__(self, name, value)
+
+    def warm_up(self) -> None:
+        """See ``warm_up_processor``."""
+        warm_up_processor(self._inner)
 
     def controls(self) -> tuple:
         """Style, strength and colour mode now: a change means a fresh full frame."""

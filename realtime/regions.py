@@ -48,7 +48,7 @@ import cv2
 import numpy as np
 
 from realtime.flow import Motion, MotionEstimator, warp
-from realtime.frame import ForwardsControls, close_processor
+from realtime.frame import ForwardsControls, close_processor, warm_up_processor
 from realtime.temporal import blend, contrast_keeping_blend
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels, end exclusive
@@ -307,6 +307,10 @@ class ChangeDrivenProcessor(ForwardsControls):
         self._age: np.ndarray | None = None  # frames that region content has been carried
         self._controls_seen: tuple | None = None
         self._generation += 1
+
+    def warm_up(self) -> None:
+        """Trace the stylizer's functions for full frames with statistics and for regions."""
+        warm_up_processor(self._inner, with_stats=True)
 
     def close(self) -> None:
         """Wait for the stylizer's background work, then close the stylizer (the

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from fractions import Fraction
 
 import numpy as np
@@ -112,3 +113,26 @@ def test_a_sink_refuses_a_frame_of_another_size() -> None:
         sink.write(Frame(np.zeros((8, 9, 3), np.uint8), 0.04, 1))
     with pytest.raises(ValueError, match="expected RGB uint8"):
         sink.write(Frame(np.zeros((8, 8, 3), np.float32), 0.08, 2))
+
+
+class WarmingProcessor:
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def warm_up(self) -> None:
+        time.sleep(0.05)
+        self.events.append("warm_up")
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        self.events.append("frame")
+        return image
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_a_live_job_warms_the_processor_up_before_the_first_frame(live: bool) -> None:
+    proc = WarmingProcessor()
+    run = run_job(TimedSource(3), proc, [RecordingSink()], live=live)
+    assert proc.events[0] == ("warm_up" if live else "frame")
+    assert proc.events.count("warm_up") == (1 if live else 0)
+    # start-up is reported from the job's start, warm-up included
+    assert run.first_frame_s is not None and (run.first_frame_s >= 0.05 or not live)

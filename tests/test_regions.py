@@ -27,6 +27,10 @@ class FakeRegionStylizer:
         self.preserve_color = False
         self.full_calls = 0
         self.region_calls: list[list[tuple[int, int, int, int]]] = []
+        self.warmed: list[bool] = []
+
+    def warm_up(self, with_stats: bool = False) -> None:
+        self.warmed.append(with_stats)
 
     def style(self, image: np.ndarray) -> np.ndarray:
         lut = (np.arange(256) * (3 + 2 * self.style_index)) % 256
@@ -162,6 +166,13 @@ def test_background_mode_keeps_warping_while_the_stylizer_works() -> None:
     sq = (slice(64, 96), slice(44, 76))
     assert np.abs(out[sq].astype(int) - fake.style(frame)[sq].astype(int)).mean() < 3
     proc.close()
+
+
+def test_warm_up_asks_the_stylizer_for_statistics_and_regions() -> None:
+    fake = FakeRegionStylizer()
+    ChangeDrivenProcessor(fake).warm_up()
+    assert fake.warmed == [True]
+    assert fake.full_calls == 0 and not fake.region_calls  # tracing is not stylizing
 
 
 def test_mask_to_boxes_snaps_to_tiles_and_merges_neighbours() -> None:

@@ -170,7 +170,21 @@ def test_statistics_trace_the_region_function_once_for_every_set_of_sides(preset
     assert s.traces["regions"] == 1
 
 
-def test_region_window_is_aligned_holds_the_margin_and_stays_inside():
+def test_warm_up_traces_what_the_first_frames_call(preset_module):
+    from models.stylizer import load_stylizer
+
+    s = load_stylizer(["preset:7"], jit_compile=False)
+    s.warm_up()
+    assert dict(s.traces) == {"frame": 1}
+    s.warm_up(with_stats=True)
+    assert dict(s.traces) == {"frame": 1, "stats": 1, "regions": 1}
+    frame = textured(128, 160, seed=9)
+    s(frame)
+    _, stats = s.stylize_with_stats(frame)
+    s.stylize_regions(frame, [(0, 0, 40, 40), (60, 50, 100, 90)], stats)
+    s.wait_compiled()
+    assert dict(s.traces) == {"frame": 1, "stats": 1, "regions": 1}
+
     from models.stylizer import REGION_SIZES, region_window
 
     r = np.random.default_rng(6)

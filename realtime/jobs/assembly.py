@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from models.errors import UserError
-from realtime.frame import Frame, FrameProcessor
+from realtime.frame import Frame, FrameProcessor, warm_up_processor
 from realtime.pipeline import Pipeline, PipelineStats, sigterm_as_interrupt
 from realtime.sinks.base import Sink
 from realtime.sources.base import Source
@@ -89,6 +89,7 @@ class JobRun:
     interrupted: bool
     seconds: float
     result: Any = None  # a StreamProcessor's own result
+    first_frame_s: float | None = None  # from the start (warm-up included) to the first output
 
 
 def run_job(
@@ -117,12 +118,14 @@ def run_job(
     the processor. An interrupt comes back as `JobRun.interrupted` after that, for the
     command to report and re-raise; errors propagate."""
     opened = False
+    first_frame_s = None
 
     def deliver(frame: Frame, out: np.ndarray) -> bool | None:
-        nonlocal opened
+        nonlocal opened, first_frame_s
         if keep is not None and not keep(frame):
             return None
         if not opened:
+            first_frame_s = round(time.monotonic() - t0, 3)
             for sink in sinks:
                 sink.open(source.time_base)
             opened = True
@@ -141,6 +144,8 @@ def run_job(
                 with sigterm_as_interrupt():
                     result = processor.run(iter(source), lambda f: deliver(f, f.image))
             else:
+                if live:
+                    warm_up_processor(processor)  # before the source starts delivering
                 pipeline = Pipeline(
                     source,
                     processor,
@@ -164,7 +169,7 @@ def run_job(
         quietly(source.close)  # the pipeline closed it already; a stream run did not
     _close_all(sinks)
     stats = pipeline.final_stats if pipeline is not None else _stream_stats(sinks, t0)
-    return JobRun(stats, interrupted, time.monotonic() - t0, result)
+    return JobRun(stats, interrupted, time.monotonic() - t0, result, first_frame_s)
 
 
 def _close_all(sinks: Sequence[Sink]) -> None:

@@ -19,7 +19,13 @@ import numpy as np
 
 from models.errors import UserError
 from models.images import fit_long_side
-from realtime.frame import Frame, FrameProcessor, close_processor, processor_summary
+from realtime.frame import (
+    Frame,
+    FrameProcessor,
+    close_processor,
+    processor_summary,
+    warm_up_processor,
+)
 from realtime.jobs.assembly import build_stylizer, check_size, quietly, run_job, wrap_processor
 from realtime.pipeline import Pipeline, PipelineStats
 
@@ -245,6 +251,9 @@ class _StyleTracking:
     def pop(self, out: np.ndarray) -> int | None:
         return self.used.pop(id(out), None)
 
+    def warm_up(self) -> None:
+        warm_up_processor(self.processor)
+
     def close(self) -> None:
         close_processor(self.processor)
 
@@ -357,6 +366,7 @@ def run_webcam(
         )
         extra = {
             "keyframes": None,
+            "first_frame_s": run.first_frame_s,
             **processor_summary(tracking.processor),
             "worst_10s_fps": shown.worst(10),
         }
@@ -381,8 +391,9 @@ def _report(
     extra: dict | None = None,
 ) -> None:
     """``extra``: the processor's summary (keyframes: frames the stylizer ran on, None
-    when it runs on every one; changed_share: its work as a share of full frames)
-    and worst_10s_fps (None for runs under 11 s)."""
+    when it runs on every one; changed_share: its work as a share of full frames),
+    first_frame_s (start-up: warm-up to the first frame shown) and worst_10s_fps (None
+    for runs under 11 s)."""
     controller.stop_recording()
     lat = controller.switch_latencies_ms
     summary = stats.as_dict()
@@ -403,6 +414,11 @@ def _report(
         f"({stats.output_fps:.1f} fps out, {stats.input_fps:.1f} fps in, {stats.dropped} "
         f"stale frames dropped); processing {stats.stage_ms.get('process', 0):.0f} ms/frame; "
         f"capture-to-display {stats.latency_ms:.0f} ms (p95 {stats.latency_p95_ms:.0f})"
+        + (
+            f"; first frame {summary['first_frame_s']:.1f} s after start"
+            if summary.get("first_frame_s") is not None
+            else ""
+        )
         + (f"; {keyframes} keyframes stylized" if keyframes is not None else "")
         + (
             f"; {summary['changed_share']:.0%} of the frame re-stylized on average"
