@@ -59,7 +59,11 @@ def preprocess_style(rgb: np.ndarray) -> np.ndarray:
 
 
 FRAME, STATS, REGIONS = "frame", "stats", "regions"  # the per-frame functions
-REGION_XLA_USES = 8  # calls of one region window shape before it is compiled with XLA
+# Calls of one region window shape before it is compiled with XLA. XLA makes a window
+# 10-25% faster (3-8 ms) and costs 1-2 s of CPU per shape and set of sides, taken from the
+# frames on two cores: with 8, an 80-frame clip compiled shapes it barely used and ran at
+# 211 ms a frame instead of 122 (cockatoo, --changed, 96 shapes seen; profiled).
+REGION_XLA_USES = 300
 REGION_XLA_MAX = 24  # region shapes compiled with XLA per stylizer, at most
 EXACT_MARGIN = 64  # margins from here on are exact: the network's own halo, trimmed
 # Region window sizes per axis (multiples of 4), capped at the frame: a few shapes for XLA
@@ -175,6 +179,7 @@ class Stylizer:
         self._compile_lock = threading.Lock()
         self.traces: Counter[str] = Counter()  # Python-side traces per function (tests)
         self.region_sizes: tuple[int, ...] = REGION_SIZES
+        self.region_xla_uses = REGION_XLA_USES
         # (height, width, inner sides code) of the windows run: one XLA compile each
         self.region_shapes: set[tuple[int, int, str]] = set()
         self.style_index = 0
@@ -302,7 +307,7 @@ class Stylizer:
             # Region windows come in many shapes (buckets x trimmed sides), each an XLA
             # compile of seconds and megabytes: only shapes in steady use earn one.
             self._region_uses[key] += 1
-            if self._region_uses[key] < REGION_XLA_USES or (
+            if self._region_uses[key] < self.region_xla_uses or (
                 key not in self._compiling and self._region_compiles >= REGION_XLA_MAX
             ):
                 return self._fn(model, purpose, False)

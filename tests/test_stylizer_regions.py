@@ -248,16 +248,17 @@ def test_a_combined_only_model_cannot_give_statistics(stylizer):
 
 
 def test_xla_regions_equal_the_xla_full_frame(preset_module):
-    from models.stylizer import REGION_XLA_USES, load_stylizer
+    from models.stylizer import load_stylizer
 
     s = load_stylizer(["preset:7"], jit_compile=True)
+    s.region_xla_uses = 3
     frame = textured(128, 224, seed=8)
     content = frame[None].astype(np.float32) / 255.0
     box = (90, 40, 130, 80)
     s.stylize_with_stats_float(content)
     s.wait_compiled()
     full, stats = s.stylize_with_stats_float(content)  # now the XLA function
-    for _ in range(REGION_XLA_USES - 1):  # a shape in rare use is not worth a compile
+    for _ in range(s.region_xla_uses - 1):  # a shape in rare use is not worth a compile
         s.stylize_regions_float(frame, [box], stats)
     s.wait_compiled()
     assert {k[1].split(":")[0] for k in s._compiled} == {"stats"}
