@@ -15,7 +15,8 @@ and 99th percentile over the frames):
 
 Run from the repository root (needs ../shared/data/video):
 
-    python docs/changed_fidelity.py [asl_book.mkv] [--frames 60]
+    python docs/changed_fidelity.py [asl_book.mkv | testpattern] [--frames 60]
+                                    [--sheet last-frame.png]
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from models.tf_runtime import quiet_tensorflow  # noqa: E402
 from realtime.flow import MotionEstimator, warp  # noqa: E402
 from realtime.jobs.assembly import wrap_processor  # noqa: E402
 from realtime.metrics import Fidelity  # noqa: E402
+from realtime.sources.test_pattern import render_pattern  # noqa: E402
 from stylize_video import _temporal_settings, build_parser  # noqa: E402
 
 VIDEO = ROOT.parent / "shared" / "data" / "video"
@@ -43,8 +45,10 @@ PATCH = 16
 HELD = (1, 2, 4, 8)  # frames a pixel is held, in the oracle
 
 
-def read_frames(path: Path, n: int) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
+def read_frames(clip: str, n: int) -> list[np.ndarray]:
+    if clip == "testpattern":
+        return [render_pattern(i, 640, 480, 30.0) for i in range(n)]
+    cap = cv2.VideoCapture(str(VIDEO / clip))
     frames = []
     while len(frames) < n:
         ok, bgr = cap.read()
@@ -63,11 +67,12 @@ def patch_errors(out: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("clip", nargs="?", default="asl_book.mkv")
+    ap.add_argument("clip", nargs="?", default="asl_book.mkv", help="a clip, or testpattern")
+    ap.add_argument("--sheet", help="write the last frame side by side (PNG)")
     ap.add_argument("--frames", type=int, default=60)
     a = ap.parse_args()
     quiet_tensorflow()
-    frames = read_frames(VIDEO / a.clip, a.frames)
+    frames = read_frames(a.clip, a.frames)
     stylizer = load_stylizer(["preset:7"], jit_compile=False)
     refs = [stylizer(f) for f in frames]
     runs = {  # as the video command builds them
@@ -112,6 +117,7 @@ def main() -> None:
                 outs[f"oracle: held {d} frame(s), boxes exact"] = best
         fid.add(outs, ref)
         held.append(outs[spied])
+        last = {"source": frame, "per-frame": ref, **outs}
     print(f"{a.clip}, first {len(frames)} frames at {frames[0].shape[1]}x{frames[0].shape[0]}")
     print("| output | fidelity mean | p99 | mean vs --temporal 0.7 |")
     print("|---|---|---|---|")
@@ -128,6 +134,14 @@ def main() -> None:
                 age[y0 // PATCH : -(-y1 // PATCH), x0 // PATCH : -(-x1 // PATCH)] = i - j
         for a_ in age[pe >= np.percentile(pe, 99)]:
             worst[list(worst)[0 if a_ == 0 else 1 if a_ <= 3 else 2]] += 1
+    if a.sheet:
+        shown = ["source", "per-frame", "--temporal 0.7", "--changed --temporal 0.7"]
+        tiles = []
+        for name in shown:
+            tile = cv2.cvtColor(last[name], cv2.COLOR_RGB2BGR)
+            cv2.putText(tile, name, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
+            tiles.append(tile)
+        cv2.imwrite(a.sheet, np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])]))
     total = sum(worst.values())
     print(f"{spied}: where its worst 1% of patches were last stylized:")
     print(", ".join(f"{k} {v / total:.0%}" for k, v in worst.items()))

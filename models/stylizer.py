@@ -406,7 +406,13 @@ class Stylizer:
                 return
             model.stats_network()  # built once, outside any trace
             _, values = self._fn(model, STATS, False)(frame, rep_t)
-            self._fn(model, f"{REGIONS}:0000", False)(frame, rep_t, values, tf.zeros([4], tf.int32))
+        self._trace_regions(model, rep_t, values)
+
+    def _trace_regions(self, model: ModelKind, rep: tf.Tensor, values: tf.Tensor) -> None:
+        """Trace the plain region function (one for every set of sides) on a small crop."""
+        with tf.device(self.plan.device):
+            fn = self._fn(model, f"{REGIONS}:0000", False)
+            fn(tf.zeros([1, 64, 64, 3]), rep, values, tf.zeros([4], tf.int32))
 
     def _trace_regions_early(self, stats: NormStats) -> None:
         """Statistics are recorded for regions to follow: trace the region function now,
@@ -415,20 +421,11 @@ class Stylizer:
         with self._lock:
             if key in self._compiling or self._closed:
                 return
-            side = 2 * stats.model.stats_network().trim_total // 4 * 4 + 8  # > both halos
-            args = (
-                tf.zeros([1, side, side, 3]),
-                tf.constant(stats.rep),
-                tf.constant(stats.values),
-                tf.ones([4], tf.int32),
+            self._compiling[key] = threading.Thread(
+                target=self._trace_regions,
+                args=(stats.model, tf.constant(stats.rep), tf.constant(stats.values)),
+                name="trace-regions",
             )
-            fn = self._fn(stats.model, f"{REGIONS}:1111", False)
-
-            def run() -> None:
-                with tf.device(self.plan.device):
-                    fn(*args)
-
-            self._compiling[key] = threading.Thread(target=run, name="trace-regions")
             self._compiling[key].start()
 
     def stylize_with_stats(self, image: np.ndarray) -> tuple[np.ndarray, NormStats]:
