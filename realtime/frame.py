@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,8 +25,9 @@ class FrameProcessor(Protocol):
 
     Optional: ``max_in_flight`` (how many frames it may work on at once from several
     threads; 1 when absent, since a processor with state between frames must see them one
-    by one and in order), ``close()`` (wait for its own background work) and ``summary()``
-    (its own figures for reports)."""
+    by one and in order), ``stages()`` (a stateless first stage that may overlap and a
+    second that sees the frames in order; see ``processor_stages``), ``close()`` (wait
+    for its own background work) and ``summary()`` (its own figures for reports)."""
 
     def __call__(self, image: np.ndarray) -> np.ndarray: ...
 
@@ -41,6 +42,15 @@ def processor_summary(processor: object) -> dict:
 def frames_in_flight(processor: object) -> int:
     """The processor's declared ``max_in_flight`` (1 when it declares none)."""
     return max(1, int(getattr(processor, "max_in_flight", 1)))
+
+
+def processor_stages(processor: object) -> tuple[Callable, Callable] | None:
+    """``(first, second)`` from a processor's optional ``stages()``: ``second(image,
+    first(image))`` is its output; ``first`` keeps no state, so several frames may be in it
+    at once, and ``second`` must be called for one frame after another in order. None:
+    the processor runs as one call."""
+    stages = getattr(processor, "stages", None)
+    return stages() if stages is not None else None
 
 
 def close_processor(processor: object) -> None:

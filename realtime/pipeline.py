@@ -34,7 +34,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from realtime.frame import Frame, FrameProcessor, close_processor, frames_in_flight
+from realtime.frame import (
+    Frame,
+    FrameProcessor,
+    close_processor,
+    frames_in_flight,
+    processor_stages,
+)
 from realtime.sources.base import Source
 
 
@@ -169,6 +175,10 @@ class _Meter:
         return float(np.percentile(list(self.recent), 95)) if self.recent else 0.0
 
 
+def _second_stage(second: Callable, image: np.ndarray, first: Future) -> Any:
+    return second(image, first.result())
+
+
 class Pipeline:
     def __init__(
         self,
@@ -197,6 +207,8 @@ class Pipeline:
         # stylizer keeps no state between frames: on 2 cores two TensorFlow calls side by
         # side beat one call's own threads). Output order holds.
         self.workers = 1 if self.live else frames_in_flight(process)
+        # A staged processor overlaps its first stage only; the second runs here, in order.
+        self._stages = processor_stages(process) if self.workers > 1 else None
         depth = 1 if self.live else queue_size
         self._in = Channel(depth, drop_oldest=self.live)
         self._out = Channel(depth, drop_oldest=self.live)
@@ -246,7 +258,7 @@ class Pipeline:
 
     def _process(self) -> None:
         pool = ThreadPoolExecutor(self.workers, "pipeline-worker") if self.workers > 1 else None
-        pending: deque[tuple[Frame, float, float, Future]] = deque()
+        pending: deque[tuple[Frame, float, float, Callable[[], Any]]] = deque()
         try:
             while not self._stop.is_set():
                 ok, item = self._in.get()
@@ -262,14 +274,18 @@ class Pipeline:
                     if not self._emit(frame, t_cap, t, partial(self.process, frame.image)):
                         return
                     continue
-                pending.append((frame, t_cap, t, pool.submit(self.process, frame.image)))
-                if len(pending) >= self.workers:
-                    f, tc, t0, fut = pending.popleft()
-                    if not self._emit(f, tc, t0, fut.result):
-                        return
+                if self._stages is None:
+                    result = pool.submit(self.process, frame.image).result
+                else:
+                    first, second = self._stages
+                    result = partial(
+                        _second_stage, second, frame.image, pool.submit(first, frame.image)
+                    )
+                pending.append((frame, t_cap, t, result))
+                if len(pending) >= self.workers and not self._emit(*pending.popleft()):
+                    return
             while pending:  # the source ended or stopped: what is in flight still counts
-                f, tc, t0, fut = pending.popleft()
-                if not self._emit(f, tc, t0, fut.result):
+                if not self._emit(*pending.popleft()):
                     return
         except BaseException as e:
             self._errors.append(e)

@@ -22,6 +22,7 @@ All of it is OpenCV and numpy; nothing here imports TensorFlow.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -217,15 +218,43 @@ class TemporalProcessor(ForwardsControls):
     def propagates(self) -> bool:
         return self.keyframe_every > 1 or self.adaptive
 
+    @property
+    def max_in_flight(self) -> int:
+        """2 when every frame is stylized in file order (see ``stages``), else 1."""
+        return 1 if self.stages() is None else 2
+
+    def stages(self) -> tuple[Callable, Callable] | None:
+        """(first, second) when each frame is stylized whatever came before (no
+        propagation, no background keyframes): the first stage only stylizes, so the
+        pipeline may run it for two frames at once, and the second (the blend with the
+        previous output) runs for one frame after another in order. The output is that of
+        ``__call__``. None when the state decides what is stylized."""
+        if self.propagates or self.background:
+            return None
+        return self._stylized, self._finish
+
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        work = resize_long_side(image, self.internal_size) if self.internal_size else image
-        out = self._process(work)
+        return self._finish(image, (self._work(image), None))
+
+    def _work(self, image: np.ndarray) -> np.ndarray:
+        return resize_long_side(image, self.internal_size) if self.internal_size else image
+
+    def _stylized(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        work = self._work(image)
+        return work, np.asarray(self._inner(work))
+
+    def _finish(
+        self, image: np.ndarray, staged: tuple[np.ndarray, np.ndarray | None]
+    ) -> np.ndarray:
+        work, fresh = staged
+        out = self._process(work, fresh)
         self.frames += 1
         if out.shape[:2] != image.shape[:2]:
             out = guided_upsample(out, image, self.upsample_radius, self.upsample_eps)
         return out
 
-    def _process(self, work: np.ndarray) -> np.ndarray:
+    def _process(self, work: np.ndarray, fresh: np.ndarray | None = None) -> np.ndarray:
+        """``fresh``: ``work`` already stylized (the first stage), or None."""
         if self._auto_flow_size:
             side = max(work.shape[:2]) // (1 if self.background else 2)
             self.motion.flow_size = min(320, max(160, side))
@@ -265,7 +294,8 @@ class TemporalProcessor(ForwardsControls):
                 return out
 
         self._generation += 1  # a background keyframe still running is older than this one
-        fresh = np.asarray(self._inner(work))
+        if fresh is None:
+            fresh = np.asarray(self._inner(work))
         out = fresh
         if self.temporal > 0 and self._prev_out is not None:
             to_prev = self.motion.estimate(small, self._prev_small)

@@ -4,13 +4,17 @@ flickering stylizer, on clips with known motion."""
 from __future__ import annotations
 
 import threading
+import time
 
 import cv2
 import numpy as np
 import pytest
 from motion_clips import FlickeringStylizer, invert, texture, translating_clip
 
+from realtime.frame import Frame
 from realtime.metrics import mean_abs_difference, sharpness, warping_error
+from realtime.pipeline import Pipeline
+from realtime.sources.base import Source
 from realtime.temporal import TemporalProcessor, guided_upsample, make_temporal_processor
 
 
@@ -292,3 +296,58 @@ def test_a_failing_background_keyframe_surfaces_on_the_frame_thread(clip):
     p.close()
     with pytest.raises(RuntimeError, match="stylizer broke"):
         p(clip[3])
+
+
+class OverlapCountingStylizer:
+    """``invert`` plus a flicker offset that depends on the frame alone (so the output
+    does not depend on call order), taking a frame-dependent 5-25 ms; counts the calls
+    that run at once."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.active = 0
+        self.most = 0
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        with self.lock:
+            self.active += 1
+            self.most = max(self.most, self.active)
+        key = int(image[::7, ::7].sum())
+        time.sleep(0.005 + (key % 5) * 0.005)
+        jitter = np.array([key % 41, key % 37, key % 29], np.int16) - 20
+        with self.lock:
+            self.active -= 1
+        return np.clip(invert(image).astype(np.int16) + jitter, 0, 255).astype(np.uint8)
+
+
+class ClipSource(Source):
+    def __init__(self, frames: list[np.ndarray]) -> None:
+        self.frames = frames
+
+    def __iter__(self):
+        for i, image in enumerate(self.frames):
+            yield Frame(image, i / 25, i)
+
+    def close(self) -> None:
+        pass
+
+
+def test_frames_overlap_in_the_stylizer_and_the_blend_stays_in_order(clip):
+    stylizer = OverlapCountingStylizer()
+    expected = _run(TemporalProcessor(stylizer, temporal=0.7), clip)
+    assert stylizer.most == 1
+    processor = TemporalProcessor(stylizer, temporal=0.7)
+    assert processor.max_in_flight == 2
+    got: list[np.ndarray] = []
+    Pipeline(ClipSource(clip), processor, lambda frame, out: got.append(out)).run()
+    assert stylizer.most == 2  # two frames were in the stylizer at once
+    assert len(got) == len(clip) and processor.frames == len(clip)
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True))
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"keyframe_every": 2}, {"adaptive": True}, {"background": True}]
+)
+def test_a_processor_whose_state_decides_what_is_stylized_takes_one_frame_at_a_time(kwargs):
+    processor = TemporalProcessor(OverlapCountingStylizer(), temporal=0.7, **kwargs)
+    assert processor.stages() is None and processor.max_in_flight == 1
