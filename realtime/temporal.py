@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from realtime.flow import Motion, MotionEstimator, resize_long_side, to_gray, warp
-from realtime.frame import ForwardsControls, FrameProcessor, close_processor
+from realtime.frame import ForwardsControls, FrameProcessor, close_processor, frames_in_flight
 
 
 def _box(x: np.ndarray, radius: int) -> np.ndarray:
@@ -228,8 +228,9 @@ class TemporalProcessor(ForwardsControls):
         propagation, no background keyframes): the first stage only stylizes, so the
         pipeline may run it for two frames at once, and the second (the blend with the
         previous output) runs for one frame after another in order. The output is that of
-        ``__call__``. None when the state decides what is stylized."""
-        if self.propagates or self.background:
+        ``__call__``. None when the state decides what is stylized, or when the stylizer
+        takes one frame at a time itself."""
+        if self.propagates or self.background or frames_in_flight(self._inner) < 2:
             return None
         return self._stylized, self._finish
 

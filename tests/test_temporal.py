@@ -303,6 +303,8 @@ class OverlapCountingStylizer:
     does not depend on call order), taking a frame-dependent 5-25 ms; counts the calls
     that run at once."""
 
+    max_in_flight = 2
+
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.active = 0
@@ -350,4 +352,9 @@ def test_frames_overlap_in_the_stylizer_and_the_blend_stays_in_order(clip):
 )
 def test_a_processor_whose_state_decides_what_is_stylized_takes_one_frame_at_a_time(kwargs):
     processor = TemporalProcessor(OverlapCountingStylizer(), temporal=0.7, **kwargs)
+    assert processor.stages() is None and processor.max_in_flight == 1
+
+
+def test_a_stylizer_that_takes_one_frame_at_a_time_is_not_called_for_two():
+    processor = TemporalProcessor(FlickeringStylizer(), temporal=0.7)  # declares nothing
     assert processor.stages() is None and processor.max_in_flight == 1
