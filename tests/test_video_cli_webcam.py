@@ -118,6 +118,7 @@ def test_headless_fake_camera_records_and_reports(fake_cv2_capture, tmp_path, ca
     summary = json.loads(capsys.readouterr().out)
     assert summary["frames_out"] >= 1 and summary["recordings"] == [str(out)]
     assert summary["latency_ms"] > 0 and "process" in summary["stage_ms"]
+    assert 0 < summary["first_frame_s"] < 30  # start-up is reported
     frames = read_frames(out)
     assert len(frames) == summary["frames_out"]
     assert frames.shape[1:] == (24, 32, 3)
