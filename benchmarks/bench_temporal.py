@@ -20,12 +20,12 @@ time; the stylizer is warmed up and its XLA compiles awaited first). Their fps e
 decoding and encoding. The peer's fps is its own --json fps_processed, which includes its
 decoding, mp4v encoding and model loading; its frames are read back from that mp4v file.
 
-Columns: E_warp = warping error (DIS medium flow on the source, DESIGN.md section 4; scene
+Columns: E_warp = warping error (DIS medium flow on the source, docs/design.md section 4; scene
 cuts left out) and its ratio to our per-frame output; with --farneback, also with
 Farneback flow (a flow estimator we do not use inside the filter). MAD = mean absolute
 difference from the reference output (ours: our per-frame; the peer's: its s=0), a
 frozen or smeared video strays far. Sharp = mean gradient magnitude over the reference's.
-Fid / fid p99 = fidelity (realtime.metrics.Fidelity, DESIGN.md section 4) against OUR
+Fid / fid p99 = fidelity (realtime.metrics.Fidelity, docs/design.md section 4) against OUR
 per-frame output of the same frame at the same size, for every variant and the peer: per
 frame the 99th percentile of 16x16 patch errors (mean absolute RGB in [0, 1]), then its
 mean and its 99th percentile over the frames; it catches the pasted blocks, dissolved

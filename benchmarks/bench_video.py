@@ -15,7 +15,7 @@ loading included) and peak RSS (os.wait4).
 
 --keyframes K [K ...] also runs ours with `--keyframe-every K --temporal 0.7` (stylize
 every K-th frame, warp along the flow in between) and adds, for every output, its warping
-error (DESIGN.md section 4, on the cut clip's flow), its mean absolute difference from
+error (docs/design.md section 4, on the cut clip's flow), its mean absolute difference from
 our frame-by-frame output, and its fidelity: each output frame against a fresh per-frame
 stylization of the same source frame at the output's size by our stylizer in this
 process (preset 7, no video coding in between), per frame the 99th percentile of 16x16

@@ -1,4 +1,4 @@
-"""Where `--changed` loses fidelity (DESIGN.md section 4), in one process on the first
+"""Where `--changed` loses fidelity (docs/design.md section 4), in one process on the first
 frames of a clip at 640 px with preset 7. Prints, against a fresh per-frame stylization
 of each frame (fidelity: per frame the 99th percentile of 16x16 patch errors; its mean
 and 99th percentile over the frames):

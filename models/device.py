@@ -34,7 +34,7 @@ def plan_device(
     or None (GPU when there is one). XLA by default: always on a GPU; on a CPU only for a
     fixed frame shape (video, webcam), since each new shape costs seconds to compile.
     Mixed precision (float16 compute via grappler's auto_mixed_precision) by default only on
-    a GPU: on these CPUs float16 and bfloat16 were slower (DESIGN.md)."""
+    a GPU: on these CPUs float16 and bfloat16 were slower (docs/design.md section 3.3)."""
     req = (requested or "auto").lower()
     if req in ("auto", "gpu") or req.startswith("gpu:"):
         index = int(req.split(":")[1]) if ":" in req else 0

@@ -7,14 +7,14 @@ style, never per frame.
 
 Two implementations of the same math are kept: `plain` follows the graph layer by layer
 (the readable reference); `fast` is restructured for CPU speed, each step exact up to float
-rounding (see DESIGN.md section 3):
+rounding (see docs/design.md section 3.3):
 - the full-resolution 9x9 convs run on a 4x4 space-to-depth input as 3x3 convs with 16x
   the channels, so the GEMM inside is wide instead of 3 or 8 outputs wide;
 - nearest x2 upsample + reflect pad + 3x3 conv is one 3x3 conv with 4x the output
   channels on the low-resolution input (symmetric pad), then depth-to-space;
 - conv biases that feed an instance norm are dropped (the norm cancels them).
 
-Frozen statistics (DESIGN.md, "Frozen instance-norm statistics"): the transformer can also
+Frozen statistics (docs/design.md section 3.5): the transformer can also
 return every norm layer's per-channel mean and variance on a full frame
 (`with_stats`), and run on a crop of that frame with those statistics used instead of the
 crop's own (`frozen`). Inside a margin of 64 px the crop's output then equals the full

@@ -10,7 +10,7 @@ says its representation, transform, export and strength mode, so nothing here br
 a kind's name. Preset specs go to the "presets" kind; style images to the image slot,
 our cached "magenta" model unless a --hub-handle stands in for it.
 
-Partial re-stylization (DESIGN.md, "Frozen instance-norm statistics: exact crops"):
+Partial re-stylization (docs/design.md section 3.5):
 `stylize_with_stats` stylizes a full frame and returns every instance norm's statistics
 (NormStats); `stylize_regions` then re-stylizes boxes of later frames of the same size
 with those statistics frozen, equal to what a full frame would give inside them.
@@ -521,7 +521,7 @@ class Stylizer:
         the full frame's output (to float rounding) and later layers do less work. A
         smaller margin gives that much context, untrimmed: cheaper windows, but errors
         near the box's inner edges (48: about 0.003 on a photo, up to 0.03 on harsh
-        noise; 32: 0.04 and more; DESIGN.md)."""
+        noise; 32: 0.04 and more; docs/design.md section 3.5)."""
         floats = self.stylize_regions_float(image, boxes, stats, margin)
         outs = []
         for box, out in zip(boxes, floats, strict=True):

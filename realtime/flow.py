@@ -1,5 +1,5 @@
 """Optical flow for temporal work: OpenCV DIS on downscaled frames, backward warping, the
-occlusion and motion-boundary mask of DESIGN.md section 4, and scene-cut detection.
+occlusion and motion-boundary mask of docs/design.md section 4, and scene-cut detection.
 
 Flow convention, used everywhere in this package: ``flow = FlowEstimator().calc(a, b)``
 gives for each pixel x of ``a`` the displacement to its match in ``b``, so that
@@ -131,7 +131,7 @@ def motion_boundaries(flow: np.ndarray) -> np.ndarray:
 
 
 def reliable_mask(flow_ab: np.ndarray, flow_ba: np.ndarray) -> np.ndarray:
-    """The mask M of DESIGN.md section 4 on ``a``'s grid: True where the pixel is neither
+    """The mask M of docs/design.md section 4 on ``a``'s grid: True where the pixel is neither
     occluded (forward-backward check, or leaving the frame) nor on a motion boundary."""
     return ~(forward_backward_occlusion(flow_ab, flow_ba) | motion_boundaries(flow_ab))
 
@@ -141,7 +141,7 @@ class Motion:
     """Motion from a current frame to a reference frame, at the flow resolution.
 
     ``flow`` maps current pixels into the reference (``cur(x) ~ ref(x + flow(x))``);
-    ``reliable`` is float32 in {0, 1}: 1 where the mask of DESIGN.md section 4 holds and
+    ``reliable`` is float32 in {0, 1}: 1 where the mask of docs/design.md section 4 holds and
     the warped reference agrees with the current frame photometrically."""
 
     flow: np.ndarray
@@ -168,7 +168,7 @@ class MotionEstimator:
     long side is ``flow_size`` (DIS is fast there, and the stylized output changes little
     below that scale).
 
-    A pixel is reliable when the mask of DESIGN.md section 4 holds AND the warped reference
+    A pixel is reliable when the mask of docs/design.md section 4 holds AND the warped reference
     is within ``residual_threshold`` (gray, [0, 1]) of the current frame, which catches
     changes of light and flow errors the forward-backward check misses.
 

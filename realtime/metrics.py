@@ -1,4 +1,4 @@
-"""Temporal-quality metrics: the warping error of Lai et al. 2018 (DESIGN.md section 4), and
+"""Temporal-quality metrics: the warping error of Lai et al. 2018 (docs/design.md section 4), and
 the guards against stability bought by freezing or blurring (difference to a reference
 output, sharpness, and the patch fidelity of ``Fidelity``).
 
@@ -19,7 +19,7 @@ pixels are reliable. The cut test has to be separate from the mask: with DIS flo
 of tears_of_steel leave 3-11 % of the pixels reliable (every other pair there and in
 cockatoo >= 44 %), but Farneback's smoother flow passes 29-33 % of them.
 
-Fidelity (DESIGN.md section 4): warping error rewards smear, so each output frame is also
+Fidelity (docs/design.md section 4): warping error rewards smear, so each output frame is also
 compared with a fresh per-frame stylization of the same frame at the same size. The frame
 is cut into 16x16 patches (the last row and column of patches may be smaller); a patch's
 error is its mean absolute RGB difference in [0, 1]. Per frame the 99th percentile over the

@@ -6,7 +6,7 @@ How a clip is made:
   traced back to the last keyframe (unreliable fraction above a threshold) and both sides
   of a scene cut. The last frame is always a keyframe, so every frame lies between two.
 - Flow between two frames some way apart is chained from the flows between consecutive
-  input frames (DIS), with the reliability mask (DESIGN.md section 4) multiplied along.
+  input frames (DIS), with the reliability mask (docs/design.md section 4) multiplied along.
 - The first keyframe of a shot starts from the content (or the fast stylizer, or noise).
   Each later keyframe starts from the previous stylized keyframe warped by the flow
   between the two *input* keyframes, and its loss adds Ruder et al.'s temporal term with

@@ -2,7 +2,7 @@
 
 Both stylization networks are convolutions and instance norms. With the norms' statistics
 frozen at those of a full frame, a crop of a later frame stylizes exactly as the full frame
-would inside a margin (DESIGN.md, "Frozen instance-norm statistics"). So a frame can be
+would inside a margin (docs/design.md section 3.5). So a frame can be
 re-stylized only where it changed, at full working size, without a visible seam.
 
 ``ChangeDrivenProcessor`` wraps a stylizer that offers ``stylize_with_stats(image)`` and

@@ -1,4 +1,4 @@
-"""The layers go one way: CLI -> realtime.jobs -> realtime -> models (DESIGN.md section 1).
+"""The layers go one way: CLI -> realtime.jobs -> realtime -> models (docs/design.md section 1).
 Read with `ast` from every module's source, so lazy imports inside functions count too."""
 
 from __future__ import annotations

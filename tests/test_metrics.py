@@ -1,4 +1,4 @@
-"""Warping error (DESIGN.md section 4) and the freeze / blur guards, on clips with known
+"""Warping error (docs/design.md section 4) and the freeze / blur guards, on clips with known
 motion; fidelity in patches against a per-frame reference."""
 
 from __future__ import annotations

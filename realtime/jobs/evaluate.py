@@ -1,6 +1,6 @@
 """`stylize-video evaluate SOURCE STYLIZED`: the warping error of a stylized video against
 the optical flow of its source (DIS flow, occlusion and motion-boundary mask of
-DESIGN.md section 4), with a per-frame curve as a PNG and a JSON summary.
+docs/design.md section 4), with a per-frame curve as a PNG and a JSON summary.
 
 With ``--reference REF`` (a per-frame stylization of SOURCE at STYLIZED's size) or
 ``--style SPEC`` (SOURCE is stylized here frame by frame with the fast stylizer) it also
