@@ -163,6 +163,13 @@ def _report(
         print(json.dumps(summary))
         return
     if run.interrupted:
+        if "partial_output" in summary:
+            print(
+                f"interrupted: {output} was left as it was; the first {frames} frames of "
+                f"this run are in {summary['partial_output']}",
+                file=sys.stderr,
+            )
+            return
         where = f"{output} holds" if summary["written"] else "nothing was written of"
         print(f"interrupted: {where} the first {frames} frames", file=sys.stderr)
         return

@@ -19,6 +19,9 @@ class Sink:
     # False for views that change size with the display mode (side by side, HUD).
     fixed_size: bool = True
     frames: int = 0  # written (or accepted) so far; a subclass counts, or computes it
+    # Set before `close` when the job was interrupted: a file sink then never replaces an
+    # output that was complete before the run started (see FfmpegVideoWriter.close).
+    interrupted: bool = False
 
     def __init__(self) -> None:
         self._shape: tuple[int, ...] | None = None
@@ -64,6 +67,7 @@ class Sink:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None or issubclass(exc_type, KeyboardInterrupt):
+            self.interrupted = self.interrupted or exc_type is not None
             self.close()
         else:
             self.abort()

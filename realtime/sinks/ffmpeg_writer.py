@@ -167,6 +167,10 @@ class FfmpegVideoWriter(Sink):
         self.path = Path(path)
         self.name = str(self.path)
         self.muxer = check_video_output(self.path)
+        # An interrupted run never replaces an output that was there before it started:
+        # its frames go to NAME.partial.EXT instead (see `target`).
+        self._replaces = self.path.exists()
+        self.partial_path = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
         self.fps = fps
         self.time_base = time_base
         self.audio = audio
@@ -185,6 +189,7 @@ class FfmpegVideoWriter(Sink):
         self._tmp_video: str | None = None
         self._closed = False
         self.written = False  # True once the output file is in place
+        self.kept_old = False  # True when an interrupt left the old output and wrote partial_path
 
     # -- helpers --------------------------------------------------------------------
     def _tempname(self, suffix: str) -> str:
@@ -384,11 +389,18 @@ class FfmpegVideoWriter(Sink):
                 raise
             if mux.returncode != 0:
                 raise _failure(self.path, cmd, mux.returncode, err.decode("utf-8", "replace"))
-            os.replace(final_tmp, self.path)
+            os.replace(final_tmp, self.target)
             final_tmp = None
             self.written = True
+            self.kept_old = self.target != self.path
         finally:
             self._cleanup(final_tmp)
+
+    @property
+    def target(self) -> Path:
+        """Where close puts the file: the output, or beside it when this run was
+        interrupted and an output was there before it started."""
+        return self.partial_path if self.interrupted and self._replaces else self.path
 
     def _warn_stuck(self, what: str) -> None:
         log.warning(
@@ -422,6 +434,7 @@ class FfmpegVideoWriter(Sink):
         return {
             "frames": self.frames,
             "written": self.written,
+            **({"partial_output": str(self.partial_path)} if self.kept_old else {}),
             "duration": round(self.video_duration(), 3),
             "audio": self.audio is not None,
             "padded_to_even": self.padded,
