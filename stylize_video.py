@@ -469,6 +469,7 @@ def _run_video(a: argparse.Namespace) -> int:
             keep_work=a.keep_work,
             as_json=a.json,
             plot=a.plot,
+            overwrite=a.overwrite,
         )
     from realtime.jobs.video import convert_video
 
@@ -483,6 +484,7 @@ def _run_video(a: argparse.Namespace) -> int:
         crf=a.crf,
         temporal=_temporal_settings(a),
         as_json=a.json,
+        overwrite=a.overwrite,
     )
 
 
@@ -510,6 +512,12 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=float, help="frame rate of image-folder input (default 25)")
     p.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="a frame-folder OUTPUT that holds an earlier run's frames: remove them first "
+        "(without it such a folder is refused)",
+    )
     _add_temporal_args(p, live=False)
     _add_optimize_args(p, video=True)
     g = p.add_argument_group(

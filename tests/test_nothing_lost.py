@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from video_clips import make_clip, slow_fake_cli, stream_times
 
+from models.errors import UserError
 from realtime.jobs.video import convert_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,3 +55,75 @@ def test_an_interrupted_rerun_keeps_the_finished_output(clip, tmp_path) -> None:
     assert len(lines) == 1 and str(partial) in lines[0] and str(out) in lines[0], err
     assert 20 <= stream_times(partial).count < 60
     assert sorted(f.name for f in tmp_path.iterdir()) == ["c.mp4", "c.partial.mp4"]
+
+
+# -- a frame folder never mixes two runs (item 3) -------------------------------------------
+
+
+def test_a_frame_folder_of_an_earlier_run_is_refused_or_replaced(clip, tmp_path, capsys) -> None:
+    frames = tmp_path / "frames"
+    convert_video(str(clip), str(frames), processor=invert, progress=False, as_json=True)
+    assert len(list(frames.iterdir())) == 60
+    (frames / "notes.txt").write_text("the user's own file")
+    with pytest.raises(UserError, match=r"holds 60 frames of an earlier run; add --overwrite"):
+        convert_video(str(clip), str(frames), processor=invert, end=0.5, progress=False)
+    assert len(list(frames.glob("frame_*.png"))) == 60  # refused before anything changed
+    capsys.readouterr()
+    convert_video(str(clip), str(frames), processor=invert, end=0.5, progress=False,
+                  overwrite=True)  # fmt: skip
+    assert "replacing 60 frames of an earlier run" in capsys.readouterr().err
+    assert sorted(p.name for p in frames.iterdir()) == [
+        *(f"frame_{i:06d}.png" for i in range(15)),
+        "notes.txt",
+    ]
+    pattern = tmp_path / "pat" / "%04d.jpg"
+    convert_video(str(clip), str(pattern), processor=invert, end=0.3, progress=False)
+    with pytest.raises(UserError, match="holds 9 frames"):
+        convert_video(str(clip), str(pattern), processor=invert, end=0.2, progress=False)
+
+
+def test_the_cli_takes_overwrite_for_a_frame_folder(clip, tmp_path) -> None:
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    (frames / "frame_000007.png").write_bytes(b"old")
+    cli = [sys.executable, "-c", slow_fake_cli("realtime.jobs.video", 0), "video", str(clip),
+           "-o", str(frames), "--end", "0.2"]  # fmt: skip
+    r = subprocess.run(cli, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--overwrite" in r.stderr.strip().splitlines()[-1]
+    r = subprocess.run([*cli, "--overwrite"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=60)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert len(list(frames.iterdir())) == 6
+
+
+# -- a frame folder on a disk that cannot take it (item 10) ---------------------------------
+
+_LIMITED_CLI = """
+import resource, sys
+import realtime.jobs.video as job
+job.build_stylizer = lambda *a, **k: (lambda img: 255 - img)
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+import stylize_video
+sys.exit(stylize_video.main(sys.argv[2:]))
+"""
+
+
+def test_a_full_disk_under_a_frame_folder_is_one_line(clip, tmp_path) -> None:
+    out = tmp_path / "frames"
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    r = subprocess.run(
+        [sys.executable, "-c", _LIMITED_CLI, "2000", "video", str(clip), "-o", str(out), "--json"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert lines[0].startswith(f"stylize-video: error: cannot write {out}/frame_000000.png: ")
+    assert not list(out.glob(".*.part"))  # no half-written frame
+
+
+def test_a_frame_folder_that_cannot_be_made_is_one_line(clip, tmp_path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UserError, match=r"cannot write .*file/frames: "):
+        convert_video(str(clip), str(tmp_path / "file" / "frames"), processor=invert)

@@ -61,6 +61,7 @@ def convert_video(
     audio: bool = True,
     on_frame: Callable[[], None] | None = None,
     exact_bounds: bool = False,
+    overwrite: bool = False,
 ) -> int:
     """Stylize `input` (video file/URL, image folder or pattern) into `output` (.mp4,
     .mov, .m4v, .mkv, a folder or a pattern). `processor` replaces the stylizer (tests, or
@@ -73,7 +74,8 @@ def convert_video(
     `warmup_frames` (implies exact_bounds) also decodes and processes up to that many
     frames before `start` without writing them, so the temporal filter's state at the
     seam matches a run from the beginning; `audio=False` writes no audio track; `on_frame`
-    is called after each written frame."""
+    is called after each written frame. `overwrite` lets a frame-folder output replace
+    the frames of an earlier run (refused otherwise)."""
     source, sink = _open_source_and_sink(
         input,
         output,
@@ -85,6 +87,7 @@ def convert_video(
         exact_bounds or bool(warmup_frames),
         warmup_frames,
         audio,
+        overwrite,
     )
     if processor is None:
         style = dict(style or {})
@@ -122,7 +125,7 @@ def convert_video(
 
 
 def _open_source_and_sink(
-    input, output, start, end, size, fps, crf, exact=False, warmup=0, audio=True
+    input, output, start, end, size, fps, crf, exact=False, warmup=0, audio=True, overwrite=False
 ) -> tuple[Source, Sink]:
     if Path(input).exists() and Path(output).exists() and same_file(input, output):
         raise UserError(f"{output}: is the input; choose another output name")
@@ -134,7 +137,7 @@ def _open_source_and_sink(
         source = open_file_source(input, start=start, end=end, size=size, fps=fps)
         source.has_audio = source.has_audio and audio
     try:
-        return source, open_file_sink(output, source, crf=crf)
+        return source, open_file_sink(output, source, crf=crf, overwrite=overwrite)
     except BaseException:
         source.close()
         raise
@@ -175,6 +178,8 @@ def _report(
         return
     dur = f", {summary['duration']:.2f} s" if "duration" in summary else ""
     audio = " with audio" if summary.get("audio") else ""
+    if summary.get("replaced_frames"):
+        audio += f" (replacing {summary['replaced_frames']} frames of an earlier run)"
     print(
         f"wrote {output}: {frames} frames{dur}{audio} in {run.seconds:.1f} s "
         f"({summary['fps']:.2f} fps; stylize {summary['stage_ms'].get('process', 0):.0f} "
@@ -214,6 +219,7 @@ def optimize_video(
     optimizer: Any = None,
     fast: FrameProcessor | None = None,
     plot: str | None = None,
+    overwrite: bool = False,
 ) -> int:
     """Stylize `input` into `output` by VGG16 optimization per keyframe (see module doc).
 
@@ -228,7 +234,9 @@ def optimize_video(
         )
     keyframes.validate()
     style_path = style_image_path(style)
-    source, sink = _open_source_and_sink(input, output, start, end, size, fps, crf)
+    source, sink = _open_source_and_sink(
+        input, output, start, end, size, fps, crf, overwrite=overwrite
+    )
     log = (lambda msg: None) if as_json else (lambda msg: print(msg, file=sys.stderr))
     job = {
         "optimize": settings.as_dict(),

@@ -9,9 +9,10 @@ from realtime.sinks.base import Sink
 from realtime.sources.base import Source
 
 
-def open_file_sink(output: str, source: Source, *, crf: int = 18) -> Sink:
+def open_file_sink(output: str, source: Source, *, crf: int = 18, overwrite: bool = False) -> Sink:
     """The sink a file conversion writes to, by `output`'s form: a video file (H.264 with
-    the source's audio and timing), or a folder or pattern of images."""
+    the source's audio and timing), or a folder or pattern of images (`overwrite`: replace
+    the frames an earlier run left there, else such a folder is refused)."""
     from realtime.sinks.ffmpeg_writer import MUXERS, AudioTrack, FfmpegVideoWriter
     from realtime.sinks.image_folder import ImageFolderSink
     from realtime.sources.image_folder import IMAGE_EXTS, is_pattern
@@ -27,7 +28,7 @@ def open_file_sink(output: str, source: Source, *, crf: int = 18) -> Sink:
         fps = None if source.info.is_vfr else source.fps
         return FfmpegVideoWriter(output, fps=fps, audio=audio, crf=crf)
     if is_pattern(output) or not suffix:
-        return ImageFolderSink(output)
+        return ImageFolderSink(output, overwrite=overwrite)
     if suffix in IMAGE_EXTS:
         raise UserError(
             f"{output}: one image cannot hold a video; give a pattern like out/%05d{suffix} "

@@ -28,22 +28,28 @@ def _natural_key(name: str) -> list:
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
 
 
+def pattern_files(spec: str) -> list[Path]:
+    """The files a printf pattern (folder/frame_%05d.png) names, in number order."""
+    folder = Path(os.path.dirname(spec) or ".")
+    base = os.path.basename(spec)
+    m = _PRINTF.search(base)
+    width = m.group(1)
+    digits = rf"\d{{{int(width)}}}" if width.startswith("0") and width != "0" else r"\d+"
+    rx = re.compile(re.escape(base[: m.start()]) + f"({digits})" + re.escape(base[m.end() :]))
+    found = sorted(
+        ((int(mm.group(1)), folder / n) for n in os.listdir(folder) if (mm := rx.fullmatch(n))),
+    )
+    return [p for _, p in found]
+
+
 def list_images(spec: str) -> list[Path]:
     """The frames named by a folder (all images, natural order) or a printf pattern
     (numbers in order; the first number found starts the sequence)."""
     if is_pattern(spec):
         folder = Path(os.path.dirname(spec) or ".")
-        base = os.path.basename(spec)
-        m = _PRINTF.search(base)
-        width = m.group(1)
-        digits = rf"\d{{{int(width)}}}" if width.startswith("0") and width != "0" else r"\d+"
-        rx = re.compile(re.escape(base[: m.start()]) + f"({digits})" + re.escape(base[m.end() :]))
         if not folder.is_dir():
             raise UserError(f"{spec}: folder {folder} does not exist")
-        found = sorted(
-            ((int(mm.group(1)), folder / n) for n in os.listdir(folder) if (mm := rx.fullmatch(n))),
-        )
-        files = [p for _, p in found]
+        files = pattern_files(spec)
     else:
         folder = Path(spec)
         files = sorted(
