@@ -4,6 +4,7 @@ is one line, and an input that ends early says so."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -127,3 +128,26 @@ def test_a_frame_folder_that_cannot_be_made_is_one_line(clip, tmp_path) -> None:
     (tmp_path / "file").write_text("")
     with pytest.raises(UserError, match=r"cannot write .*file/frames: "):
         convert_video(str(clip), str(tmp_path / "file" / "frames"), processor=invert)
+
+
+# -- an input that ends early (item 13) -----------------------------------------------------
+
+
+def test_a_truncated_input_says_it_ended_early(tmp_path, capsys) -> None:
+    from video_clips import run_ffmpeg
+
+    full = tmp_path / "full.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25:duration=3", "-c:v", "libx264",
+               "-preset", "ultrafast", "-movflags", "+faststart", str(full))  # fmt: skip
+    data = full.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 55 // 100])  # the index (at the start) says 75 frames
+    convert_video(str(full), str(tmp_path / "a.mp4"), processor=invert, as_json=True)
+    assert json.loads(capsys.readouterr().out)["input_ended_early"] is False
+    convert_video(str(cut), str(tmp_path / "b.mp4"), processor=invert, as_json=True)
+    s = json.loads(capsys.readouterr().out)
+    assert s["input_ended_early"] is True and s["expected_frames"] == 75
+    assert 20 < s["frames"] < 60
+    convert_video(str(cut), str(tmp_path / "c.mp4"), processor=invert, progress=False)
+    err = capsys.readouterr().err
+    assert f"{cut} ended after {s['frames']} of the 75 frames" in err

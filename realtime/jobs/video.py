@@ -118,7 +118,14 @@ def convert_video(
     finally:
         if bar is not None:
             bar.close()
-    _report(input, output, sink, run, as_json, processor_summary(chain))
+    extra = processor_summary(chain)
+    if hasattr(source, "ended_early"):  # a video file: did it hold the frames it announced?
+        # a truncated file decodes to its last complete frame and ffmpeg says nothing
+        early = source.ended_early if not run.interrupted else None
+        extra = {**extra, "input_ended_early": bool(early)}
+        if early:
+            extra["expected_frames"] = early
+    _report(input, output, sink, run, as_json, extra)
     if run.interrupted:
         raise KeyboardInterrupt
     return 0
@@ -176,6 +183,12 @@ def _report(
         where = f"{output} holds" if summary["written"] else "nothing was written of"
         print(f"interrupted: {where} the first {frames} frames", file=sys.stderr)
         return
+    if summary.get("input_ended_early"):
+        print(
+            f"warning: {input} ended after {frames} of the {summary['expected_frames']} "
+            "frames it announces (a truncated or damaged file?); the output holds those",
+            file=sys.stderr,
+        )
     dur = f", {summary['duration']:.2f} s" if "duration" in summary else ""
     audio = " with audio" if summary.get("audio") else ""
     if summary.get("replaced_frames"):

@@ -98,11 +98,18 @@ class VideoFileSource(Source):
                 f"--start {start}: the video in {self.path} is only {total:.2f} s long; "
                 "give an earlier start"
             )
+        # the count is exact for a constant rate, or the whole of a variable-rate file
+        self._count_exact = not info.is_vfr or (
+            not self.start and (end is None or (total is not None and end >= total))
+        )
         if total is not None:
             total = min(total, end) if end is not None else total
             total = max(0.0, total - self.start)
         self.duration = total
         self.frame_count = round(total * self.fps) if total and self.fps else None
+        # frames the header announced, when decoding ended clearly short of them (a
+        # truncated file): set at the end of the stream for the job to report
+        self.ended_early: int | None = None
         self.audio_origin = self.start
         self.time_base: Fraction | None = None  # known once the first frame arrives
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -223,6 +230,9 @@ class VideoFileSource(Source):
             for t in self._threads[:1]:
                 t.join(timeout=5)
             why = self._stderr[-1] if self._stderr else "no message"
+            expected = self.frame_count or 0
+            if self._count_exact and index and index < expected - max(2, 0.02 * expected):
+                self.ended_early = expected
             if index == 0:
                 result = UserError(
                     f"{self.path}: no video frames could be decoded ({why}); "
