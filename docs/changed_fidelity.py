@@ -32,7 +32,6 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from models.images import fit_long_side  # noqa: E402
-from models.stylizer import load_stylizer  # noqa: E402
 from models.tf_runtime import quiet_tensorflow  # noqa: E402
 from realtime.flow import MotionEstimator, warp  # noqa: E402
 from realtime.jobs.assembly import wrap_processor  # noqa: E402
@@ -72,6 +71,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=60)
     a = ap.parse_args()
     quiet_tensorflow()
+    from models.stylizer import load_stylizer  # TensorFlow: not for --help
+
     frames = read_frames(a.clip, a.frames)
     stylizer = load_stylizer(["preset:7"], jit_compile=False)
     refs = [stylizer(f) for f in frames]

@@ -9,6 +9,7 @@ Run: python samples/make_samples.py
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 from pathlib import Path
 
@@ -23,6 +24,9 @@ W, H, FPS, SECONDS = 480, 360, 24, 4
 
 
 def main() -> None:
+    argparse.ArgumentParser(
+        description="Regenerate samples/portrait.jpg and samples/clip.mp4 (overwrites both)."
+    ).parse_args()
     src = np.asarray(Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
     Image.fromarray(src).save(HERE / "portrait.jpg", quality=92)
 
