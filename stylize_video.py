@@ -12,6 +12,8 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from models.styles import DEFAULT_PRESET, DEFAULT_STYLE  # no TensorFlow: --help stays fast
+
 __version__ = "0.1.0"
 
 PROG = "stylize-video"
@@ -20,7 +22,7 @@ PROG = "stylize-video"
 def _style_kwargs(a: argparse.Namespace) -> dict:
     """The stylizer options every stylizing command passes on, as plain values."""
     return {
-        "styles": a.style or ["preset:7"],
+        "styles": a.style or [DEFAULT_STYLE],
         "strength": a.strength,
         "preserve_color": a.preserve_color,
         "hub_handle": a.hub_handle,
@@ -38,7 +40,7 @@ def _add_style_args(p: argparse.ArgumentParser) -> None:
         metavar="SPEC",
         help="style image path, preset:N (0-25) or preset:NAME (list: stylize-video styles), "
         "or a blend 'a.jpg:0.7,b.jpg:0.3'; repeat to give several styles "
-        "(default: preset:7, primary-pop)",
+        f"(default: {DEFAULT_STYLE}, {DEFAULT_PRESET.name})",
     )
     p.add_argument(
         "--strength",

@@ -27,45 +27,48 @@ class Preset:
     warning: str = ""  # set when the preset loses the picture's content
 
 
-# Named after looking at each on a portrait and a dog photo (stylize-video styles
-# --contact-sheet). The order is the network's: preset:N is PRESETS[N].
+# Named and described after looking at each on a portrait, a person in a room and a
+# street (stylize-video styles --contact-sheet). The order is the network's: preset:N is
+# PRESETS[N]. The default keeps faces and fine detail best.
 _LOST = "content lost, the picture turns into pattern"
 PRESETS: tuple[Preset, ...] = tuple(
     Preset(i, *row)
     for i, row in enumerate(
         [
-            ("pastel-wash", "soft pastel strokes, pale blue and orange"),
-            ("bold-outline", "thick black outlines, flat yellow"),
-            ("charcoal", "grey charcoal sketch"),
+            ("pastel-wash", "soft pastel strokes, pale blue and orange; faces turn flat yellow"),
+            ("bold-outline", "thick black outlines, flat yellow", "faces lose their features"),
+            ("charcoal", "black strokes on pale blue-white; faces wash out"),
             ("confetti-swirl", "dense red, blue and yellow brush swirls", _LOST),
             ("fauve-red", "warm reds and yellows on pale blue"),
-            ("expressive-oil", "loose oil strokes, red and navy"),
+            ("expressive-oil", "loose oil strokes, orange, red and blue; keeps faces"),
             ("blue-lace", "blue lace with round holes", "heavy pattern, faces hard to read"),
-            ("primary-pop", "flat bold yellow, red and blue (the default)"),
-            ("pink-pencil", "pink and teal pencil lines on white"),
+            ("primary-pop", "flat yellow, red and blue", "faces and hair become yellow blobs"),
+            ("pink-pencil", "pink and teal pencil lines on white; faces turn flat yellow"),
             ("teal-mosaic", "teal mosaic with red patches", "heavy pattern, faces become patches"),
-            ("sepia-oil", "brown oil painting"),
-            ("ochre-etching", "ochre ink etching"),
+            ("sepia-oil", "dark brown oil painting; keeps faces"),
+            ("ochre-etching", "ochre ink etching; keeps faces"),
             ("lilac-haze", "soft blurred lilac and gold"),
-            ("green-fauve", "acid green and red, expressionist"),
+            ("green-fauve", "acid green and red, expressionist; green faces"),
             ("ice-wash", "pale blue watercolour wash"),
             ("stained-glass", "pastel stained glass with dark leading"),
-            ("blue-hatching", "blue and orange cross-hatched strokes"),
+            ("blue-hatching", "blue and orange cross-hatching; faces become olive smudges"),
             ("red-blocks", "red and orange rectangles", _LOST),
             ("sepia-woodcut", "sepia woodcut stripes"),
             ("starry-swirl", "swirling deep blue and yellow strokes"),
             ("red-ember", "glowing reds and oranges"),
             ("paper-cutout", "flat cut-paper shapes"),
             ("ink-wash", "black ink lines over a blue wash"),
-            ("muted-photo", "nearly photographic, dark and soft (the mildest)"),
+            ("muted-photo", "soft and dark, blacks go green", "faces wash out white"),
             ("cream-lattice", "blue lattice on cream"),
-            ("tapestry", "woven tapestry, blue and gold"),
+            ("tapestry", "woven tapestry, blue and gold; busy texture over faces"),
         ]
     )
 )
 NUM_PRESETS = len(PRESETS)
 _BY_NAME = {p.name: p for p in PRESETS}
-DEFAULT_STYLE = "preset:7"
+# the one that keeps faces and fine detail best on a portrait, a room and a street
+DEFAULT_PRESET = _BY_NAME["expressive-oil"]
+DEFAULT_STYLE = f"preset:{DEFAULT_PRESET.number}"
 _PRESET = re.compile(r"^preset:(?P<n>[^:]*)(?::(?P<w>.*))?$")
 
 

@@ -3,6 +3,7 @@ them; `styles --contact-sheet` draws them all on the bundled photo."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import subprocess
@@ -14,9 +15,18 @@ from conftest import ROOT
 from PIL import Image
 
 from models.errors import UserError
-from models.styles import NUM_PRESETS, PRESETS, parse_style, preset_number
+from models.styles import (
+    DEFAULT_PRESET,
+    DEFAULT_STYLE,
+    NUM_PRESETS,
+    PRESETS,
+    parse_style,
+    preset_number,
+)
 from realtime.jobs import styles as styles_job
-from stylize_video import main
+from realtime.jobs.assembly import build_stylizer
+from realtime.jobs.demo import DEMO_STYLE
+from stylize_video import _style_kwargs, build_parser, main
 
 
 def test_every_preset_has_a_unique_shell_safe_name():
@@ -124,3 +134,20 @@ def test_demo_says_which_preset_it_used(monkeypatch, tmp_path, capsys):
     n = preset_number(DEMO_STYLE.split(":")[1])
     assert f"preset {n}, {PRESETS[n].name}" in capsys.readouterr().out
     assert used[0][2] == [DEMO_STYLE] and used[1]["style"]["styles"] == [DEMO_STYLE]
+
+
+def test_the_default_preset_is_the_one_that_keeps_faces_everywhere(capsys):
+    # chosen on contact sheets of a portrait, a person in a room and a street: 7
+    # primary-pop, the old default, turned faces and hair into flat yellow blobs
+    assert DEFAULT_STYLE == "preset:5" and DEFAULT_PRESET.name == "expressive-oil"
+    assert not DEFAULT_PRESET.warning and PRESETS[7].warning
+    assert main(["styles"]) == 0
+    out = capsys.readouterr().out
+    assert [ln.split()[1] for ln in out.splitlines() if "(the default)" in ln] == ["expressive-oil"]
+    args = build_parser().parse_args(["video", "in.mp4", "-o", "o.mp4"])
+    assert _style_kwargs(args)["styles"] == [DEFAULT_STYLE]
+    with pytest.raises(SystemExit):
+        main(["video", "--help"])
+    assert "(default: preset:5, expressive-oil)" in " ".join(capsys.readouterr().out.split())
+    assert DEMO_STYLE == DEFAULT_STYLE
+    assert inspect.signature(build_stylizer).parameters["styles"].default == (DEFAULT_STYLE,)

@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from models.errors import UserError
+from models.styles import DEFAULT_STYLE
 from realtime.frame import Frame, FrameProcessor, warm_up_processor
 from realtime.pipeline import Pipeline, PipelineStats, sigterm_as_interrupt
 from realtime.sinks.base import Sink
@@ -40,7 +41,7 @@ def check_size(size: int | None) -> None:
         raise UserError(f"--size {size}: give a long side of at least {MIN_SIZE} pixels")
 
 
-def build_stylizer(styles: Sequence[str] = ("preset:7",), **options: Any) -> FrameProcessor:
+def build_stylizer(styles: Sequence[str] = (DEFAULT_STYLE,), **options: Any) -> FrameProcessor:
     """The real stylizer (imports TensorFlow; only the command path calls this). `options`
     are models.stylizer.Stylizer's (strength, preserve_color, hub_handle, jit_compile,
     device)."""

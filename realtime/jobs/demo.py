@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.styles import PRESETS
+from models.styles import DEFAULT_PRESET, DEFAULT_STYLE
 
-DEMO_PRESET = PRESETS[7]
-DEMO_STYLE = f"preset:{DEMO_PRESET.number}"
+DEMO_PRESET = DEFAULT_PRESET
+DEMO_STYLE = DEFAULT_STYLE
 
 
 def run_demo(output: str = "out") -> int:

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from models.styles import PRESETS, Preset
+from models.styles import DEFAULT_PRESET, PRESETS, Preset
 
 SHEET_COLUMNS = 6
 LABEL_HEIGHT = 18
@@ -20,10 +20,13 @@ def list_styles(as_json: bool = False) -> int:
         return 0
     width = max(len(p.name) for p in PRESETS)
     for p in PRESETS:
-        print(f"{p.number:>2}  {p.name:<{width}}  {p.look}")
+        print(
+            f"{p.number:>2}  {p.name:<{width}}  {p.look}"
+            + (" (the default)" * (p is DEFAULT_PRESET))
+        )
         if p.warning:  # on its own line, under the description, so it is not missed
             print(f"{'':>{width + 6}}warning: {p.warning}")
-    print("use: --style preset:7 or --style preset:primary-pop")
+    print(f"use: --style preset:{DEFAULT_PRESET.number} or --style preset:{DEFAULT_PRESET.name}")
     return 0
 
 
