@@ -11,6 +11,7 @@ blend cannot mix them.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from dataclasses import dataclass
@@ -112,10 +113,21 @@ def preset_number(text: str) -> int:
         return int(text)
     if text.lower() in _BY_NAME:
         return _BY_NAME[text.lower()].number
+    near = _near_preset(text)
+    if near:
+        raise UserError(
+            f"unknown preset '{text}'; did you mean preset:{near}? (list: stylize-video styles)"
+        )
     raise UserError(
         f"unknown preset '{text}'; presets are preset:0 to preset:{NUM_PRESETS - 1} or "
         "a name like preset:ink-wash (list them: stylize-video styles)"
     )
+
+
+def _near_preset(text: str) -> str | None:
+    """The preset name a typo most likely meant, if one is close enough."""
+    near = difflib.get_close_matches(text.strip().lower(), list(_BY_NAME), n=1, cutoff=0.75)
+    return near[0] if near else None
 
 
 def _weight(text: str, spec: str) -> float:
@@ -143,8 +155,12 @@ def _item(part: str, spec: str) -> StyleItem:
     path, sep, w = part.rpartition(":")
     if sep and path and Path(path).exists():
         return StyleItem(path, _weight(w, spec))
+    missing = path if sep and path else part
+    near = _near_preset(Path(missing).stem) if not Path(missing).suffix else None
+    if near:
+        raise UserError(f"style image '{missing}' does not exist; did you mean preset:{near}?")
     raise UserError(
-        f"style image '{path if sep and path else part}' does not exist; give an image "
+        f"style image '{missing}' does not exist; give an image "
         f"file, preset:N (0-{NUM_PRESETS - 1}) or preset:NAME (see: stylize-video styles), "
         "or a blend like a.jpg:0.7,b.jpg:0.3"
     )

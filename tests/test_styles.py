@@ -151,3 +151,26 @@ def test_the_default_preset_is_the_one_that_keeps_faces_everywhere(capsys):
     assert "(default: preset:5, expressive-oil)" in " ".join(capsys.readouterr().out.split())
     assert DEMO_STYLE == DEFAULT_STYLE
     assert inspect.signature(build_stylizer).parameters["styles"].default == (DEFAULT_STYLE,)
+
+
+@pytest.mark.parametrize(
+    ("spec", "hint"),
+    [
+        ("preset:primary-pob", "did you mean preset:primary-pop?"),
+        ("preset:Inkwash", "did you mean preset:ink-wash?"),
+        ("primary-pop", "did you mean preset:primary-pop?"),  # a preset name as a file
+        ("expressive-oil:0.5", "did you mean preset:expressive-oil?"),
+    ],
+)
+def test_a_typo_or_a_bare_preset_name_gets_the_preset_suggested(spec, hint, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no file of that name here
+    with pytest.raises(UserError, match=re.escape(hint)):
+        parse_style(spec)
+
+
+def test_no_suggestion_for_a_missing_image_file_or_a_far_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for spec in ("starry.jpg", "preset:zzz", "primary-pop.png"):
+        with pytest.raises(UserError) as e:
+            parse_style(spec)
+        assert "did you mean" not in str(e.value)
