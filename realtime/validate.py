@@ -103,3 +103,40 @@ def prepare_output_folder(path: str | os.PathLike) -> None:
             f"{path}: cannot create the folder {folder} ({e.strerror or e}); choose another output"
         ) from None
     print(f"created folder {folder} for {Path(path).name}", file=sys.stderr)
+
+
+# Names that mean a pipe, not a file: every output is written to a temporary file and
+# renamed (a pipe cannot be), and sources probe and seek their input.
+_STDIN = {"-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0", "pipe:", "pipe:0"}
+_STDOUT = {"-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1", "pipe:", "pipe:1"}
+
+
+def refuse_stdin(path: str | os.PathLike) -> None:
+    """One line for `-` or /dev/stdin as an input (it was read as a missing or empty
+    file)."""
+    if str(path) in _STDIN:
+        raise UserError(
+            f"input {path}: standard input is not supported; save it to a file first and "
+            "give that file"
+        )
+
+
+def refuse_stdout(path: str | os.PathLike, example: str = "out.mkv") -> None:
+    """One line for `-o -` or /dev/stdout (it became a folder named '-', without audio)."""
+    if str(path) in _STDOUT:
+        raise UserError(
+            f"-o {path}: writing to standard output is not supported; give a file "
+            f"(e.g. -o {example}) and read that"
+        )
+
+
+def refuse_still_image(path: str | os.PathLike) -> None:
+    """A photo given to `video` made a one-frame video: point to `image` instead. GIFs
+    stay (ffmpeg reads them as video)."""
+    from models.images import IMAGE_EXTENSIONS
+
+    p = Path(path)
+    if p.suffix.lower() in IMAGE_EXTENSIONS - {".gif"} and p.is_file():
+        raise UserError(
+            f"{path} is a still image; stylize it with: stylize-video image {path} -o OUT.png"
+        )

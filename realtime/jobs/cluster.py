@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from models.errors import UserError
+from realtime import validate
 from realtime.segments import (
     Planner,
     Segment,
@@ -263,6 +264,9 @@ class _Slot:
 
 
 def _inputs(input: str, output: str) -> list[tuple[Path, Path]]:
+    validate.refuse_stdin(input)
+    validate.refuse_stdout(output)
+    validate.refuse_still_image(input)
     p = Path(input)
     if p.is_dir():
         videos = video_folder_files(p)

@@ -28,7 +28,9 @@ from realtime.metrics import Fidelity, WarpingError
 def _open(path: str, size: int | None = None):
     # The project's ffmpeg-based reader: every frame, any pixel format, autorotated.
     from realtime.sources.video_file import VideoFileSource
+    from realtime.validate import refuse_stdin
 
+    refuse_stdin(path)
     return VideoFileSource(path, size=size)
 
 

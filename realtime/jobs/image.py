@@ -35,6 +35,7 @@ def collect_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[Path]]:
     images: list[Path] = []
     skipped: list[Path] = []
     for raw in inputs:
+        validate.refuse_stdin(raw)
         p = Path(raw)
         if p.is_dir():
             entries = sorted(e for e in p.iterdir() if not e.name.startswith("."))
@@ -55,8 +56,15 @@ def collect_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[Path]]:
 
 def output_paths(images: list[Path], output: str) -> list[Path]:
     """One input and an output with an image extension: that file. Otherwise `output` is a
-    folder and each result is named after its input, as PNG."""
+    folder and each result is named after its input, as PNG. Any other extension is
+    refused (out.pdf became a folder of PNGs)."""
+    validate.refuse_stdout(output, "out.png")
     out = Path(output)
+    if out.suffix and out.suffix.lower() not in IMAGE_EXTENSIONS and not out.is_dir():
+        raise UserError(
+            f"-o {out}: {out.suffix} is not an image format; give "
+            f"{', '.join(sorted(IMAGE_EXTENSIONS))} or a folder name without an extension"
+        )
     if len(images) == 1 and out.suffix.lower() in IMAGE_EXTENSIONS and not out.is_dir():
         if out.resolve() == images[0].resolve():
             raise UserError(

@@ -16,6 +16,7 @@ from typing import Any
 from models.atomic import same_file
 from models.errors import UserError
 from models.styles import style_image_path
+from realtime import validate
 from realtime.frame import FrameProcessor, processor_summary
 from realtime.jobs.assembly import (
     JobRun,
@@ -134,6 +135,7 @@ def convert_video(
 def _open_source_and_sink(
     input, output, start, end, size, fps, crf, exact=False, warmup=0, audio=True, overwrite=False
 ) -> tuple[Source, Sink]:
+    validate.refuse_still_image(input)
     if Path(input).exists() and Path(output).exists() and same_file(input, output):
         raise UserError(f"{output}: is the input; choose another output name")
     if exact:

@@ -14,6 +14,9 @@ def open_file_sink(output: str, source: Source, *, crf: int = 18, overwrite: boo
     the source's audio and timing), or a folder or pattern of images (`overwrite`: replace
     the frames an earlier run left there, else such a folder is refused)."""
     from realtime.sinks.ffmpeg_writer import MUXERS, AudioTrack, FfmpegVideoWriter
+    from realtime.validate import refuse_stdout
+
+    refuse_stdout(output)
     from realtime.sinks.image_folder import ImageFolderSink
     from realtime.sources.image_folder import IMAGE_EXTS, is_pattern
     from realtime.sources.video_file import VideoFileSource

@@ -21,6 +21,7 @@ def open_file_source(
     from realtime import validate
     from realtime.sources.image_folder import ImageFolderSource, is_pattern
 
+    validate.refuse_stdin(spec)
     # checked here, before any default replaces them (--fps 0 became 25)
     fps = validate.positive_finite("--fps", fps)
     size = validate.long_side("--size", size)
