@@ -775,7 +775,8 @@ def _add_verbose(p: argparse.ArgumentParser, default: object) -> None:
         "-v",
         action="store_true",
         default=default,
-        help="show TensorFlow's own log lines (CUDA probing, oneDNN notes, warnings)",
+        help="show TensorFlow's and OpenCV's own log lines (CUDA probing, oneDNN notes, "
+        "camera probing, warnings)",
     )
 
 
@@ -784,9 +785,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) is noise to a user;
     # set up before any command can import TensorFlow (tf_runtime itself does not).
-    from models.tf_runtime import quiet_tensorflow
+    from models.tf_runtime import quiet_opencv, quiet_tensorflow
 
     quiet_tensorflow(verbose_logs=args.verbose)
+    quiet_opencv(verbose_logs=args.verbose)
     from models.errors import UserError
 
     try:

@@ -111,6 +111,18 @@ def quiet_tensorflow(verbose_logs: bool = False) -> None:
         sys.meta_path.insert(0, _QuietFinder())
 
 
+def quiet_opencv(verbose_logs: bool = False) -> None:
+    """Keep OpenCV's own [ WARN ]/[ERROR] lines (a dozen for a missing camera, before the
+    tool's one-line error) off stderr unless `verbose_logs`. OpenCV reads the variable
+    once, at import; a cv2 already imported is set directly."""
+    if verbose_logs:
+        return
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
+    cv2 = sys.modules.get("cv2")
+    if cv2 is not None and os.environ["OPENCV_LOG_LEVEL"] == "SILENT":
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
 def import_tensorflow() -> ModuleType:
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]

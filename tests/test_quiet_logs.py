@@ -1,4 +1,4 @@
-"""No command prints TensorFlow's C++ log lines unless --verbose is given.
+"""No command prints TensorFlow's C++ log lines or OpenCV's own log unless --verbose is given.
 
 Each case runs the real CLI in a subprocess on the CPU (CUDA hidden), as a user would,
 with TF_CPP_MIN_LOG_LEVEL unset so only the tool decides."""
@@ -28,7 +28,7 @@ def _run(args: list[str], cache: str | None = None) -> subprocess.CompletedProce
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("TF_CPP_MIN_LOG_LEVEL", "STYLIZE_VIDEO_DEBUG")
+        if k not in ("TF_CPP_MIN_LOG_LEVEL", "STYLIZE_VIDEO_DEBUG", "OPENCV_LOG_LEVEL")
     }
     env["CUDA_VISIBLE_DEVICES"] = "-1"
     env["PYTHONPATH"] = str(ROOT)
@@ -109,3 +109,11 @@ def test_the_hook_catches_tensorflow_imported_by_keras():
     )
     assert out.returncode == 0, out.stderr
     assert not NATIVE_LINE.search(out.stderr), out.stderr
+
+
+def test_a_missing_camera_is_one_line_without_opencvs_own_log(tmp_path: Path):
+    # OpenCV printed 13 [ WARN ]/[ERROR] lines probing its backends before our error
+    out = _run(["webcam", "--source", "99", "--headless", "-o", str(tmp_path / "w.mp4")])
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "camera 99" in lines[0], out.stderr
