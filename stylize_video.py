@@ -353,6 +353,8 @@ def _run_evaluate(a: argparse.Namespace) -> int:
         reference=a.reference,
         style=a.style,
         strength=a.strength,
+        start=a.start,
+        end=a.end,
     )
 
 
@@ -369,6 +371,18 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("source", metavar="SOURCE", help="the original video")
     p.add_argument("stylized", metavar="STYLIZED", help="the stylized video made from SOURCE")
+    p.add_argument(
+        "--start",
+        type=float,
+        metavar="SEC",
+        help="compare from this time of SOURCE (the --start STYLIZED was made with)",
+    )
+    p.add_argument(
+        "--end",
+        type=float,
+        metavar="SEC",
+        help="compare up to this time of SOURCE (the --end STYLIZED was made with)",
+    )
     p.add_argument("--plot", metavar="OUT.png", help="write the per-frame curve as a PNG")
     p.add_argument(
         "--flow",

@@ -130,6 +130,16 @@ def motion_boundaries(flow: np.ndarray) -> np.ndarray:
     return _sq(dx) + _sq(dy) > 0.01 * _sq(flow) + 0.002
 
 
+def match_exposure(gray: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """`gray` (uint8) with its mean and spread matched to `like`'s: a change of exposure
+    or gain between two frames is taken out before flow and residuals are compared."""
+    mean, std = cv2.meanStdDev(gray)
+    like_mean, like_std = cv2.meanStdDev(like)
+    scale = (float(like_std[0, 0]) + 1e-3) / (float(std[0, 0]) + 1e-3)
+    offset = float(like_mean[0, 0]) - float(mean[0, 0]) * scale
+    return cv2.addWeighted(gray, scale, gray, 0.0, offset)  # rounded, saturated uint8
+
+
 def reliable_mask(flow_ab: np.ndarray, flow_ba: np.ndarray) -> np.ndarray:
     """The mask M of docs/design.md section 4 on ``a``'s grid: True where the pixel is neither
     occluded (forward-backward check, or leaving the frame) nor on a motion boundary."""

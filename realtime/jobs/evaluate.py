@@ -25,13 +25,34 @@ from models.errors import UserError
 from realtime.metrics import Fidelity, WarpingError
 
 
-def _open(path: str, size: int | None = None):
+def _open(path: str, size: int | None = None, start: float | None = None, end: float | None = None):
     # The project's ffmpeg-based reader: every frame, any pixel format, autorotated.
     from realtime.sources.video_file import VideoFileSource
     from realtime.validate import refuse_stdin
 
     refuse_stdin(path)
-    return VideoFileSource(path, size=size)
+    return VideoFileSource(path, size=size, start=start, end=end)
+
+
+def _trimmed(path: str, start: float | None, end: float | None) -> str:
+    if start is None and end is None:
+        return path
+    return f"{path} from {start or 0:g} s" + (f" to {end:g} s" if end is not None else "")
+
+
+def _length_warning(stylized: str, sty_frames: int, source: str, src_frames: int) -> str:
+    """The loud line for two clips of different lengths: frame t of one is then not frame
+    t of the other (a trimmed output compared with its source's start measures nothing)."""
+    return (
+        f"{stylized} has {sty_frames} frames but {source} has {src_frames}: they are "
+        f"compared frame by frame from their first frames, which is only right when "
+        f"{Path(stylized).name} starts where the source does; if it was made with "
+        "--start/--end, give evaluate the same --start/--end"
+    )
+
+
+def _differ(a: int | None, b: int | None) -> bool:
+    return a is not None and b is not None and abs(a - b) > max(1, 0.02 * max(a, b))
 
 
 def _images(source) -> Iterator[np.ndarray]:
@@ -132,6 +153,8 @@ def evaluate(
     reference: str | None = None,
     style: str | None = None,
     strength: float = 1.0,
+    start: float | None = None,
+    end: float | None = None,
 ) -> int:
     """Print the warping error of ``stylized`` (a video) against ``source`` (the video it
     was made from); write the per-frame curve to ``plot`` (PNG) when given. The source is
@@ -139,7 +162,10 @@ def evaluate(
 
     Fidelity is added against ``reference`` (a per-frame stylized video of the same source
     at the same size) or, with ``style`` (a style spec) and ``strength``, against each
-    source frame stylized here at the stylized video's size. Returns the exit code."""
+    source frame stylized here at the stylized video's size. `start`/`end` (seconds) trim
+    the source as `video --start/--end` did when it made ``stylized``; clips of different
+    lengths are compared from their first frames with a warning on stderr and in the
+    report. Returns the exit code."""
     if plot:
         _check_plot_path(plot)
     if reference and style:
@@ -150,7 +176,14 @@ def evaluate(
     ref_note = None
     with _open(stylized) as sty_src:
         w, h = sty_src.width, sty_src.height
-        with _open(source, size=max(w, h)) as src_src:
+        with _open(source, size=max(w, h), start=start, end=end) as src_src:
+            source_label = _trimmed(source, start, end)
+            warned = _differ(sty_src.frame_count, src_src.frame_count)
+            if warned:
+                early = _length_warning(
+                    stylized, sty_src.frame_count, source_label, src_src.frame_count
+                )
+                print(f"stylize-video: warning: {early}", file=sys.stderr)
             if abs(src_src.width / src_src.height - w / h) > 0.02 * (w / h):
                 raise UserError(
                     f"{stylized}: its frames are {w}x{h} but {source} has another aspect "
@@ -200,10 +233,15 @@ def evaluate(
     errors = meter.per_pair.get("", [])
     mean = meter.mean()
     finite = [e for e in errors if math.isfinite(e)]
-    note = None
+    note = warning = None
     if sty_left or src_left:
-        longer = stylized if sty_left else source
+        longer = stylized if sty_left else source_label
         note = f"{longer} has more frames; only the first {frames} of each were compared"
+        sty_n = sty_src.frame_count if sty_left else frames
+        src_n = src_src.frame_count if src_left else frames
+        warning = _length_warning(stylized, sty_n or frames + 1, source_label, src_n or frames + 1)
+        if not warned:  # the headers agreed: say it now, as loudly
+            print(f"stylize-video: warning: {warning}", file=sys.stderr)
     if plot:
         title = f"{Path(stylized).name} vs flow of {Path(source).name} ({w}x{h}, {_label(flow)})"
         write_plot(plot, errors, mean, title, meter.reliable_fraction, fidelity)
@@ -219,10 +257,14 @@ def evaluate(
             "median": _num(float(np.median(finite))) if finite else None,
             "max": _num(max(finite)) if finite else None,
             "per_pair": [_num(e) for e in errors],
-            "scene_cuts": [i + 1 for i, e in enumerate(errors) if not math.isfinite(e)],
+            "start": start,
+            "end": end,
+            "scene_cuts": meter.cuts,
+            "unreliable_pairs": meter.unreliable,
             "reliable_fraction": [round(r, 4) for r in meter.reliable_fraction],
             "plot": plot,
             "note": note,
+            "warning": warning,
         }
         if fidelity is not None:
             summary["fidelity"] = {
@@ -245,10 +287,16 @@ def evaluate(
             f"{worst}-{worst + 1}; reliable pixels {np.mean(meter.reliable_fraction):.1%} "
             f"(flow: {_label(flow)} on the source at {w}x{h})"
         )
-    if len(finite) < len(errors):
-        cuts = [i + 1 for i, e in enumerate(errors) if not math.isfinite(e)]
-        print(f"  left out as scene cuts: the pairs ending at frame {', '.join(map(str, cuts))}")
-    if note:
+    if meter.cuts:
+        print(f"  left out as scene cuts: the pairs ending at frame {_frames(meter.cuts)}")
+    if meter.unreliable:
+        print(
+            f"  left out, under {meter.min_reliable:.0%} of their pixels reliable: the pairs "
+            f"ending at frame {_frames(meter.unreliable)}"
+        )
+    if warning:
+        print(f"  WARNING: {warning}")
+    elif note:
         print(f"  note: {note}")
     if fidelity is not None:
         against = reference or f"{source} stylized frame by frame ({style}, strength {strength:g})"
@@ -272,6 +320,10 @@ def _fit(img: np.ndarray, w: int, h: int) -> np.ndarray:
     import cv2
 
     return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def _frames(indices: list[int]) -> str:
+    return ", ".join(map(str, indices))
 
 
 def _label(flow: str) -> str:
