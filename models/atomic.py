@@ -76,6 +76,42 @@ def remove_stale_parts(folder: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def private_temp_dir(prefix: str, dir: str | os.PathLike | None = None) -> Path:
+    """A new folder `PREFIX<pid>-XXXXXXXX` in the system temp folder (or `dir`), after
+    removing the ones of that prefix left by processes that are gone (a killed worker or
+    server cannot remove its own). The caller removes it when done."""
+    base = Path(dir or tempfile.gettempdir())
+    base.mkdir(parents=True, exist_ok=True)
+    remove_stale_dirs(base, prefix)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=base))
+
+
+def remove_stale_dirs(folder: str | os.PathLike, prefix: str) -> list[Path]:
+    """Remove folders `PREFIX<pid>-...` in `folder` whose process is gone and that were
+    last changed before this process started; return what was removed."""
+    if os.name == "nt":
+        return []
+    pattern = re.compile(rf"^{re.escape(prefix)}(\d+)-")
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    for entry in entries:
+        m = pattern.match(entry.name)
+        if not m or _alive(int(m.group(1))):
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat().st_mtime >= _STARTED:
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        log.info("removed %s, left by a stopped run", entry.path)
+        removed.append(Path(entry.path))
+    return removed
+
+
 def part_file(dest: str | os.PathLike, suffix: str | None = None) -> Path:
     """Create an empty temporary file beside `dest` (ending in `suffix`, default `dest`'s
     own) with the usual permissions, after removing stale ones there. The caller removes

@@ -58,8 +58,8 @@ def sigterm_as_interrupt() -> Iterator[None]:
         return
     try:
         yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
+    finally:  # None: a handler set outside Python (Ray's); it is not needed after the job
+        signal.signal(signal.SIGTERM, old if old is not None else signal.SIG_DFL)
 
 
 OnError = Literal["abort", "skip", "passthrough"]

@@ -31,7 +31,6 @@ import json
 import logging
 import re
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +42,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from aiohttp import web
 
+from models.atomic import private_temp_dir
 from models.errors import UserError
 from realtime.live_controls import LiveControls, NotControllable
 from realtime.sinks.mjpeg import FrameBroadcaster, encode_jpeg, encode_png
@@ -50,6 +50,7 @@ from realtime.sinks.mjpeg import FrameBroadcaster, encode_jpeg, encode_png
 log = logging.getLogger(__name__)
 
 BOUNDARY = "frame"
+UPLOADS_PREFIX = "stylize-video-uploads-"  # + pid: a later server removes a killed one's
 UPLOAD_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp"}
 STATIC = {"index.html": "text/html", "app.js": "text/javascript", "style.css": "text/css"}
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
@@ -133,7 +134,7 @@ class StreamServer:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._upload_lock: asyncio.Lock | None = None
-        self._upload_dir = Path(tempfile.mkdtemp(prefix="stylize-video-uploads-"))
+        self._upload_dir = private_temp_dir(UPLOADS_PREFIX)  # sweeps a killed run's
         self.port: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------------

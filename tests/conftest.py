@@ -4,7 +4,9 @@ models are loaded once per session and shared; test frames are small."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +16,42 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
+# Every temp file and folder of the session (Ray's included: it follows TMPDIR) goes
+# into one folder, checked for the tool's leftovers and removed at the end.
+SUITE_TMP = Path(tempfile.mkdtemp(prefix="svt-"))  # short: Ray's AF_UNIX paths <= 107 bytes
+# what a run must not leave in the temp folder: Ray's session files, a worker's copy of
+# its inputs, a server's uploads, the Ray folder a command starts
+LEFTOVERS = ("ray/session_*", "sv-ray-*", "sv-worker-*", "stylize-video-uploads-*")
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    os.environ["TMPDIR"] = str(SUITE_TMP)
+    tempfile.tempdir = None  # gettempdir() reads TMPDIR again
     # One model cache per test session (subprocesses inherit it). Set
     # STYLIZE_VIDEO_TEST_CACHE to reuse a converted cache across local runs.
     cache = os.environ.get("STYLIZE_VIDEO_TEST_CACHE") or tempfile.mkdtemp(prefix="sv-cache-")
     os.environ["STYLIZE_VIDEO_CACHE"] = cache
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for pat in LEFTOVERS for p in folder.glob(pat))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leftovers() -> Iterator[None]:
+    """The suite leaves nothing in the temp folder: no Ray session, no worker's or
+    server's temp folder (checked after every other fixture has been torn down)."""
+    yield
+    left = leftovers(SUITE_TMP)
+    shutil.rmtree(SUITE_TMP, ignore_errors=True)
+    assert not left, f"the tests left these in the temp folder: {left}"
+
+
+def ray_temp_dir() -> Path:
+    """A folder for a Ray the tests start (Ray leaves its session files behind); the
+    test removes it after ray.shutdown()."""
+    return Path(tempfile.mkdtemp(prefix="sv-ray-"))
 
 
 @pytest.fixture(scope="session")

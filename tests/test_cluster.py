@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ray_temp_dir
 from motion_clips import translating_clip
 from video_clips import FF, make_clip, processes_mentioning, read_frames, stream_times
 
@@ -125,11 +126,14 @@ def clip(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def local_ray():
     ray = pytest.importorskip("ray")
+    temp = ray_temp_dir()
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="error")
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="error",
+                 _temp_dir=str(temp))  # fmt: skip
     _register_by_value()
     yield ray
     ray.shutdown()
+    shutil.rmtree(temp, ignore_errors=True)
 
 
 def run(input, output, *, capsys, **kw) -> dict:
@@ -175,6 +179,52 @@ def test_resume_alone_and_image_folders_are_refused(capsys, clip, tmp_path) -> N
 
     with pytest.raises(UserError, match="folder of video files"):
         _inputs(str(frames), str(tmp_path / "out"))
+
+
+def test_an_address_nothing_answers_at_is_one_line_and_leaves_nothing(capsys, clip, tmp_path):
+    import socket
+
+    import stylize_video
+
+    with socket.socket() as s:  # a port nothing listens on (bound, then closed)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "o.mp4"
+    code = stylize_video.main(["video", str(clip), "-o", str(out), "--ray-address",
+                               f"127.0.0.1:{port}"])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert f"--ray-address 127.0.0.1:{port}: nothing answers" in err[0]
+    assert list(tmp_path.iterdir()) == []  # no OUT.work/
+    assert stylize_video.main(["video", str(clip), "-o", str(out), "--ray-address", "x:1:y"]) == 2
+    assert "give host:port" in capsys.readouterr().err
+
+
+class _FakeRay:
+    """What _connect asks of a running Ray (a caller's): its CPUs and memory."""
+
+    def __init__(self, cpus: float, memory: float) -> None:
+        self.resources = {"CPU": cpus, "memory": memory}
+
+    def is_initialized(self) -> bool:
+        return True
+
+    def cluster_resources(self) -> dict[str, float]:
+        return self.resources
+
+
+def test_workers_are_capped_by_the_cluster_s_cpus_and_memory() -> None:
+    from realtime.jobs.cluster import WORKER_BYTES, _connect
+
+    said: list[str] = []
+    got = _connect(_FakeRay(16, 2.5 * WORKER_BYTES), 8, None, 100, said.append)
+    assert got.workers == 2 and len(said) == 1
+    assert said[0].startswith("--workers 8:") and "memory" in said[0] and said[0].endswith("2")
+    said.clear()
+    got = _connect(_FakeRay(3, 64 * WORKER_BYTES), 8, None, 100, said.append)
+    assert got.workers == 3 and "3 CPUs" in said[0]
+    # by default one per CPU, and never more than there are segments
+    assert _connect(_FakeRay(6, 64 * WORKER_BYTES), None, None, 4, said.append).workers == 4
 
 
 def _scan(times: list[float], cuts: tuple[int, ...] = ()) -> FrameScan:
@@ -333,6 +383,19 @@ def test_a_killed_worker_s_segment_is_retried(local_ray, clip, tmp_path, capsys)
     assert marker.exists()  # a worker did die
     assert sum(w["retries"] for w in s["workers"]) == 1
     assert stream_times(out).count == 90 and s["converted_frames"] == 90
+    # the killed worker's copy of its input is gone with the others'
+    assert not list(Path(tempfile.gettempdir()).glob("sv-worker-*"))
+
+
+def test_workers_follow_the_real_frame_rate_and_the_cluster(local_ray, tmp_path, capsys):
+    """A 12.5 fps clip in two segments gets two workers (not one, as at an assumed
+    30 fps); asking for more workers than the CPUs Ray has gets as many as it has."""
+    src = make_clip(tmp_path / "slow.mp4", fps=12.5, seconds=4.0)
+    s = run(src, tmp_path / "a.mp4", capsys=capsys, factory=Invert(), segment_seconds=2.0)
+    assert s["segments"] == 2 and [w["segments"] for w in s["workers"]] == [1, 1]
+    s = run(src, tmp_path / "b.mp4", capsys=capsys, factory=Invert(), segment_seconds=1.0,
+            workers=5)  # fmt: skip
+    assert len(s["workers"]) == 2 and s["frames"] == 50
 
 
 def test_resume_after_an_interrupt(local_ray, clip, tmp_path, capsys, monkeypatch) -> None:
@@ -381,8 +444,13 @@ def test_folder_of_videos_gives_a_folder(local_ray, clip, tmp_path, capsys) -> N
     make_clip(folder / "one.mp4", fps=25, seconds=1.0)
     make_clip(folder / "two.mov", fps=30, seconds=2.0, audio_seconds=2.0)
     (folder / "notes.txt").write_text("not a video")
-    s = run(folder, tmp_path / "out", capsys=capsys, factory=Invert(), segment_seconds=1.0)
-    assert sorted(Path(p).name for p in s["outputs"]) == ["one.mp4", "two.mp4"]
+    make_clip(folder / "three.mp4", fps=30, seconds=0.5)
+    s = run(folder, tmp_path / "out", capsys=capsys, factory=Invert(), segment_seconds=10.0,
+            workers=2)  # fmt: skip
+    assert sorted(Path(p).name for p in s["outputs"]) == ["one.mp4", "three.mp4", "two.mp4"]
+    # one segment a file, and every worker has some (3 short clips once ran on 1 worker)
+    assert s["segments"] == 3 and all(w["segments"] for w in s["workers"])
+    assert len(s["workers"]) == 2
     assert stream_times(tmp_path / "out" / "one.mp4").count == 25
     assert stream_times(tmp_path / "out" / "two.mp4").count == 60
     assert stream_times(tmp_path / "out" / "two.mp4", "a") is not None
@@ -409,15 +477,17 @@ def test_optimize_spreads_shots(local_ray, tmp_path, capsys, style_png) -> None:
 
 
 def test_cli_run_leaves_no_ray_process(tmp_path) -> None:
-    """The command starts Ray itself; after it ends (finished or interrupted) no raylet
-    or gcs_server remains. Ray's files go under a temp dir of this test to find them."""
+    """The command starts Ray itself; after it ends (finished, interrupted by Ctrl-C, or by
+    SIGTERM like Ctrl-C: exit 130, segments kept, no Ray stack dump) no raylet or
+    gcs_server remains, and none of Ray's files. Ray's files go under a temp dir of this
+    test (RAY_TMPDIR) to find them."""
     pytest.importorskip("ray")
     clip = make_clip(tmp_path / "c.mp4", fps=30, seconds=2.0)
-    ray_tmp = Path(tempfile.mkdtemp(prefix="sv-ray-"))  # short: AF_UNIX paths <= 107 bytes
+    ray_tmp = ray_temp_dir()
     script = textwrap.dedent(
         f"""
-        import sys, time
-        from realtime.jobs.cluster import run_cluster
+        import functools, sys, time
+        import realtime.jobs.cluster as cluster
 
         class Slow:
             def __init__(self, delay):
@@ -429,40 +499,61 @@ def test_cli_run_leaves_no_ray_process(tmp_path) -> None:
                     return 255 - image
                 return f
 
-        run_cluster({str(clip)!r}, sys.argv[1], options={{}}, workers=2,
-                    segment_seconds=0.5, factory=Slow(float(sys.argv[2])), progress=False)
+        if sys.argv[1] == "cli":  # the real command line, with the slow fake in each worker
+            cluster.run_cluster = functools.partial(cluster.run_cluster, factory=Slow(0.1))
+            import stylize_video
+            sys.exit(stylize_video.main(["video", {str(clip)!r}, "-o", sys.argv[2],
+                                         "--workers", "2", "--segment-seconds", "0.5"]))
+        cluster.run_cluster({str(clip)!r}, sys.argv[2], options={{}}, workers=2,
+                            segment_seconds=0.5, factory=Slow(float(sys.argv[1])),
+                            progress=False)
         """
     )
     env = {**os.environ, "RAY_TMPDIR": str(ray_tmp), "PYTHONPATH": str(ROOT)}
-    r = subprocess.run([sys.executable, "-c", script, str(tmp_path / "done.mp4"), "0"], env=env,
-                       capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert stream_times(tmp_path / "done.mp4").count == 60
-    assert ray_tmp.exists()  # Ray did run there
-    assert not processes_mentioning(str(ray_tmp))
-    # interrupted part-way: finished segments are kept, nothing else survives
-    out = tmp_path / "cut.mp4"
-    p = subprocess.Popen([sys.executable, "-c", script, str(out), "0.1"], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and not list(Path(f"{out}.work").glob("seg_*.mp4")):
-        time.sleep(0.2)
-    p.send_signal(signal.SIGINT)
-    p.communicate(timeout=60)
-    assert p.returncode != 0 and not out.exists()
-    assert list(Path(f"{out}.work").glob("seg_*.mp4"))
-    time.sleep(1)
-    assert not processes_mentioning(str(ray_tmp))
-    shutil.rmtree(ray_tmp, ignore_errors=True)
+
+    def interrupted(out: Path, how: str, sig: int) -> tuple[int, str]:
+        p = subprocess.Popen([sys.executable, "-c", script, how, str(out)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not list(Path(f"{out}.work").glob("seg_*.mp4")):
+            time.sleep(0.2)
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=60)
+        assert not out.exists()
+        assert list(Path(f"{out}.work").glob("seg_*.mp4"))
+        return p.returncode, err
+
+    try:
+        r = subprocess.run([sys.executable, "-c", script, "0", str(tmp_path / "done.mp4")],
+                           env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert stream_times(tmp_path / "done.mp4").count == 60
+        assert not processes_mentioning(str(ray_tmp))
+        assert list(ray_tmp.iterdir()) == []  # Ray ran there and its files are gone
+        # interrupted part-way: finished segments are kept, nothing else survives
+        rc, _ = interrupted(tmp_path / "cut.mp4", "0.1", signal.SIGINT)
+        assert rc != 0
+        rc, err = interrupted(tmp_path / "term.mp4", "cli", signal.SIGTERM)
+        assert rc == 130, err
+        lines = [ln for ln in err.replace("\r", "\n").splitlines() if "frame/s" not in ln]
+        assert "SIGTERM" not in err and "***" not in err, err
+        assert any("kept in" in ln and "rerun with --resume" in ln for ln in lines), err
+        time.sleep(1)
+        assert not processes_mentioning(str(ray_tmp))
+        assert list(ray_tmp.iterdir()) == []
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
-def test_two_nodes(clip, tmp_path, capsys) -> None:
+def test_two_nodes(clip, tmp_path, capsys, monkeypatch) -> None:
     """Two simulated nodes (ray.cluster_utils.Cluster): workers spread over both; the
     input goes to each through the object store. Runs last: it replaces the local Ray."""
     ray = pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
     ray.shutdown()
+    temp = ray_temp_dir()
+    monkeypatch.setenv("RAY_TMPDIR", str(temp))  # the cluster's files, removed after it
     cluster = Cluster(
         initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
     )
@@ -477,3 +568,4 @@ def test_two_nodes(clip, tmp_path, capsys) -> None:
     finally:
         ray.shutdown()
         cluster.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)

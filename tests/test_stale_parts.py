@@ -110,3 +110,37 @@ def test_a_partial_file_newer_than_this_process_stays(tmp_path: Path) -> None:
     with atomic_path(tmp_path / "a.png") as tmp:
         tmp.write_bytes(b"y")
     assert other.exists()
+
+
+# A server that holds its uploads folder until killed, and one started after it.
+_SERVER = r"""
+import sys, time
+from realtime.live_controls import LiveControls
+from realtime.server import ServerConfig, StreamServer
+from realtime.sinks.mjpeg import FrameBroadcaster
+server = StreamServer(FrameBroadcaster(), LiveControls(lambda image: image), ServerConfig())
+print(server._upload_dir, flush=True)
+if sys.argv[1] == "wait":
+    time.sleep(600)
+"""
+
+
+def test_a_killed_servers_uploads_folder_is_removed_by_the_next_server(tmp_path: Path) -> None:
+    env = dict(_env(), TMPDIR=str(tmp_path))
+    killed = subprocess.Popen(
+        [sys.executable, "-c", _SERVER, "wait"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    uploads = Path(killed.stdout.readline().strip())
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    killed.stdout.close()
+    assert uploads.parent == tmp_path and uploads.name.startswith("stylize-video-uploads-")
+    assert uploads.is_dir()  # a SIGKILLed server cannot remove it
+    live = tmp_path / f"stylize-video-uploads-{os.getpid()}-abcdefgh"  # a running server's
+    live.mkdir()
+    out = subprocess.run(
+        [sys.executable, "-c", _SERVER, "go"], env=env, capture_output=True, text=True, check=True
+    )
+    assert not uploads.exists() and live.is_dir()
+    Path(out.stdout.strip()).rmdir()  # this one was not stopped either
+    live.rmdir()

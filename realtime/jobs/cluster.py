@@ -33,9 +33,10 @@ import json
 import math
 import os
 import queue
+import shutil
 import signal
+import socket
 import sys
-import tempfile
 import threading
 import time
 from collections import deque
@@ -44,8 +45,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from models.atomic import private_temp_dir
 from models.errors import UserError
 from realtime import validate
+from realtime.pipeline import sigterm_as_interrupt
 from realtime.segments import (
     Planner,
     Segment,
@@ -58,6 +61,11 @@ from realtime.segments import (
 )
 
 EXTRA = "pip install 'stylize-video[cluster]'"
+WORKER_PREFIX = "sv-worker-"  # + pid: each actor's copy of its inputs, in the temp folder
+# What one actor holds at most (TensorFlow, the stylizer, a segment's frames), measured
+# on the 640x360 fast path: --workers is capped by the memory Ray reports.
+WORKER_BYTES = 750 * 2**20
+ADDRESS_TIMEOUT = 5.0  # seconds to reach --ray-address before telling the user
 # Frames processed before each seam: the temporal filter's memory of the state it starts
 # from decays as temporal^n (0.7^10 = 0.03); bench_cluster.py counts what they cost.
 WARMUP_FRAMES = 10
@@ -86,7 +94,8 @@ class Worker:
         self.task = ""
         self.current = 0
         self._inputs: dict[str, str] = {}
-        self._tmp = tempfile.mkdtemp(prefix="sv-worker-")
+        # named for this process: a later worker on the node removes it if this one is killed
+        self._tmp = str(private_temp_dir(WORKER_PREFIX))
         if factory is None and threads:
             # before TensorFlow runs anything in this process: N workers share the cores
             from models.tf_runtime import import_tensorflow
@@ -132,6 +141,7 @@ class Worker:
             "node": ray.get_runtime_context().get_node_id()[:8],
             "pid": os.getpid(),
             "load_seconds": round(self.load_seconds, 3),
+            "tmp": self._tmp,
         }
 
     def progress(self) -> tuple[str, int]:
@@ -261,6 +271,7 @@ class _Slot:
     restarts: int = 0
     seen: int = 0  # frames of the current task already shown on the bar
     task: str = ""  # id of the current task
+    info_ref: Any = None  # the current actor's info() (its node and temp folder)
 
 
 def _inputs(input: str, output: str) -> list[tuple[Path, Path]]:
@@ -290,25 +301,84 @@ def _inputs(input: str, output: str) -> list[tuple[Path, Path]]:
     return [(p, Path(output))]
 
 
-def _connect(ray, workers: int | None, address: str | None) -> tuple[bool, int, int]:
-    """Start or join Ray. Returns (started here, workers, CPUs per worker)."""
+def check_address(address: str) -> None:
+    """Refuse a `--ray-address` nothing answers at, in one line: Ray itself would retry it
+    for minutes. "auto" (or an unset RAY_ADDRESS) is left to Ray, which finds a local
+    cluster or says there is none."""
+    target = os.environ.get("RAY_ADDRESS", "") if address == "auto" else address
+    if not target or target in ("auto", "local"):
+        return
+    host, sep, port = target.split("://", 1)[-1].rstrip("/").rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"--ray-address {address}: give host:port, ray://host:port or auto")
+    try:
+        with socket.create_connection((host, int(port)), timeout=ADDRESS_TIMEOUT):
+            pass
+    except OSError as e:
+        why = "no answer" if isinstance(e, TimeoutError) else (e.strerror or str(e)).lower()
+        raise UserError(
+            f"--ray-address {address}: nothing answers at {host}:{port} ({why}); start the "
+            "cluster (ray start --head) or check the address"
+        ) from None
+
+
+@dataclass
+class _Ray:
+    """What `_connect` set up: the workers to start, the CPUs each takes, and whether
+    (and where) Ray was started here."""
+
+    workers: int
+    cpus: int
+    started: bool = False
+    session: Path | None = None  # the files of a Ray started here, removed after it
+
+
+def _connect(
+    ray, workers: int | None, address: str | None, most: int, log: Callable[[str], None]
+) -> _Ray:
+    """Start or join Ray, and decide the workers: `workers` (default: one per CPU of a
+    cluster, 1 here), capped by the CPUs and memory Ray reports and by `most` (the
+    segments there will be); the user is told when the cap lowers the number asked."""
     if workers is not None and workers < 1:
         raise UserError(f"--workers {workers}: give 1 or more")
     # Ray's start-up notices (token authentication, ...) are noise to a user
     quiet = {"log_to_driver": False, "logging_level": "error"}
+    why: list[str] = []
     if not ray.is_initialized() and not address:
         # local: N workers share this machine's cores (intra-op threads = cores / N)
-        n = workers or 1
-        cpw = max(1, (os.cpu_count() or 1) // n)
-        ray.init(num_cpus=n * cpw, include_dashboard=False, **quiet)
-        return True, n, cpw
-    started = False
-    if not ray.is_initialized():
-        ray.init(address=address, **quiet)
-        started = True
-    # a cluster (or a caller's Ray: tests, notebooks): one CPU and one thread per worker
-    n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-    return started, n, 1
+        cores = os.cpu_count() or 1
+        n = min(workers or 1, cores, most)
+        if workers and cores < workers:
+            why.append(f"this machine has {cores} CPUs")
+        cpus = max(1, cores // n)
+        ray.init(num_cpus=n * cpus, include_dashboard=False, **quiet)
+        got = _Ray(n, cpus, started=True, session=_session_dir(ray))
+    else:
+        got = _Ray(0, 1)  # a cluster (or a caller's Ray: tests, notebooks): one CPU each
+        if not ray.is_initialized():
+            try:
+                ray.init(address=address, **quiet)
+            except ConnectionError:
+                raise UserError(
+                    f"--ray-address {address}: no running Ray cluster found; start one with "
+                    "`ray start --head` or give its host:port"
+                ) from None
+            got.started = True
+        got.workers = min(workers or max(1, int(ray.cluster_resources().get("CPU", 1))), most)
+    resources = ray.cluster_resources()
+    cpus = int(resources.get("CPU", 1)) // got.cpus
+    if got.workers > cpus and not got.session:  # each worker holds its CPUs
+        why.append(f"the cluster has {cpus} CPUs free for them")
+    memory = resources.get("memory")
+    fit = int(memory // WORKER_BYTES) if memory else got.workers
+    if got.workers > fit:
+        why.append(f"Ray has {memory / 2**30:.1f} GB of memory for them")
+    n = max(1, min(got.workers, cpus, fit))
+    if why and workers and n < workers:
+        log(f"--workers {workers}: {' and '.join(why)}; using {n}")
+    got.workers = n
+    return got
 
 
 def run_cluster(
@@ -337,7 +407,12 @@ def run_cluster(
     "optimize": an (optimizer, fast) pair) and `kill_marker` {segment: path} makes the
     actor that first takes that segment die (tests). Returns 0."""
     ray = import_ray()
+    if ray_address and not ray.is_initialized():
+        check_address(ray_address)  # before anything is made
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers {workers}: give 1 or more")
     options = dict(options)
+    made_output = not Path(output).exists()
     pairs = _inputs(input, output)
     log = (lambda msg: None) if as_json else (lambda msg: print(msg, file=sys.stderr))
     temporal = options.get("temporal") or {}
@@ -353,28 +428,25 @@ def run_cluster(
     if method != "optimize":
         plan |= {"warmup": warmup_frames, "align": align}
     files: list[_File] = []
+    new_work: list[SegmentWork] = []  # made by this run: removed if it ends with none done
     estimate = 0.0  # frames, for the progress bar until the scans end
+    most = 0  # segments at least (the clock alone cuts them; scene cuts add more)
     for src, dst in pairs:
         settings = {**options, "method": method, "plan": plan}
         key = work_key(src, json.loads(json.dumps(settings, default=str)))
+        fresh = not Path(f"{dst}.work").exists()
         work = SegmentWork(Path(f"{dst}.work"), key, resume=resume, log=log)
+        if fresh:
+            new_work.append(work)
         planner = Planner(start=options.get("start"), end=options.get("end"), **plan)
         files.append(_File(src, dst, planner, work, key[:32], kept=work.done()))
-        estimate += _frames_estimate(src, options.get("start"), options.get("end"))
+        seconds, frames = _estimate(src, options.get("start"), options.get("end"))
+        estimate += frames
+        most += max(1, math.ceil(seconds / segment_seconds)) if method != "optimize" else 1
     bar = None
-    if progress and not as_json:
-        from tqdm import tqdm
-
-        tqdm.monitor_interval = 0
-        bar = tqdm(
-            total=round(estimate) or None,
-            unit="frame",
-            desc=Path(output).name,
-            file=sys.stderr,
-            dynamic_ncols=True,
-        )
-
-    started, n_workers, cpw = False, 0, 1
+    cluster = _Ray(0, 1)
+    n_workers = 0
+    term = contextlib.ExitStack()
     slots: list[_Slot] = []
     timing: dict[str, float] = {"startup": 0.0}
     t0 = time.monotonic()
@@ -387,10 +459,25 @@ def run_cluster(
     )
     scanner.start()
     try:
-        started, n_workers, cpw = _connect(ray, workers, ray_address)
+        # more workers than segments would only idle (shots are not known before the scan)
+        cluster = _connect(
+            ray, workers, ray_address, most if method != "optimize" else 1 << 30, log
+        )
+        # Ray's C++ side dumps a stack on SIGTERM and exits 1: end like Ctrl-C instead
+        term.enter_context(sigterm_as_interrupt())
+        n_workers, cpw = cluster.workers, cluster.cpus
+        if progress and not as_json:
+            from tqdm import tqdm
+
+            tqdm.monitor_interval = 0
+            bar = tqdm(
+                total=round(estimate) or None,
+                unit="frame",
+                desc=Path(output).name,
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
         todo: deque[tuple[int, Segment]] = deque()
-        if method != "optimize":  # more workers than segments would only idle
-            n_workers = min(n_workers, max(1, math.ceil(estimate / 30 / segment_seconds)))
         style = dict(options.get("style") or {})
         if method != "optimize" and style.get("jit_compile") is None:
             from realtime.jobs.video import XLA_MIN_FRAMES
@@ -407,7 +494,8 @@ def run_cluster(
         for s in slots:
             for attempt in range(max_retries + 1):
                 try:
-                    s.info = ray.get(s.actor.info.remote())
+                    s.info_ref = s.actor.info.remote()
+                    s.info = ray.get(s.info_ref)
                     break
                 except ray.exceptions.RayActorError:
                     # died while loading (e.g. Ray's out-of-memory killer): start another
@@ -465,7 +553,9 @@ def run_cluster(
                     todo.appendleft((fi, seg))
                     with contextlib.suppress(Exception):
                         ray.kill(slot.actor)
+                    _remove_dead_worker_files(ray, slot)
                     slot.actor, slot.seen = new_actor(), 0
+                    slot.info_ref = slot.actor.info.remote()
                     slot.restarts += 1
                     free.append(slot)
                     continue
@@ -504,22 +594,61 @@ def run_cluster(
                 ray.get(s.actor.close.remote(), timeout=10)
             with contextlib.suppress(Exception):
                 ray.kill(s.actor)
-        if started:
+        if cluster.started:
             ray.shutdown()
+        if cluster.session is not None:
+            _remove_session(cluster.session)
+        term.close()
+        if not finished:  # nothing left behind by a run that did nothing
+            for work in new_work:
+                if not work.count_done():
+                    work.remove()
+            if made_output and Path(output).is_dir() and not any(Path(output).iterdir()):
+                Path(output).rmdir()
         if finished or interrupted:
             wall = time.monotonic() - t0
             _report(files, slots, wall, timing, as_json, interrupted, n_workers)
     return 0
 
 
-def _frames_estimate(src: Path, start: float | None, end: float | None) -> float:
+def _estimate(src: Path, start: float | None, end: float | None) -> tuple[float, float]:
+    """(seconds, frames) of `src` between start and end, at its own frame rate."""
     from realtime.ffmpeg import probe
 
     info = probe(src)
     duration = info.duration or 0.0
     if end is not None:
         duration = min(duration, end)
-    return max(0.0, duration - (start or 0.0)) * (info.fps or 25.0)
+    seconds = max(0.0, duration - (start or 0.0))
+    return seconds, seconds * (info.fps or 25.0)
+
+
+def _session_dir(ray) -> Path | None:
+    """The session folder (logs, sockets) of the Ray this process started."""
+    with contextlib.suppress(Exception):  # where Ray keeps it is not public API
+        return Path(ray._private.worker._global_node.get_session_dir_path())
+    return None
+
+
+def _remove_session(session: Path) -> None:
+    """Remove a finished local Ray's session folder (Ray keeps every one, megabytes of
+    logs each), its `session_latest` link, and Ray's folder if that leaves it empty."""
+    shutil.rmtree(session, ignore_errors=True)
+    latest = session.parent / "session_latest"
+    with contextlib.suppress(OSError):
+        if latest.is_symlink() and Path(os.readlink(latest)).name == session.name:
+            latest.unlink()
+    with contextlib.suppress(OSError):
+        session.parent.rmdir()  # only when empty
+
+
+def _remove_dead_worker_files(ray, slot: _Slot) -> None:
+    """A killed worker cannot remove its copy of the inputs: on this node, do it now (on
+    another, the next worker started there sweeps it)."""
+    with contextlib.suppress(Exception):
+        info = ray.get(slot.info_ref, timeout=2)
+        if info.get("tmp") and info.get("node") == ray.get_runtime_context().get_node_id()[:8]:
+            shutil.rmtree(info["tmp"], ignore_errors=True)
 
 
 def _scan_files(files: list[_File], out: queue.Queue, stop: threading.Event) -> None:
