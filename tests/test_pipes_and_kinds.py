@@ -35,6 +35,7 @@ def _refused(argv: list[str], capsys, *words: str) -> None:
         ["video", "clip.mp4", "-o", "/dev/stdout"],
         ["video", "clip.mp4", "-o", "-", "--workers", "2"],
         ["image", "photo.jpg", "-o", "-"],
+        ["webcam", "--source", "testpattern", "--headless", "-o", "-", "--duration", "1"],
     ],
 )
 def test_standard_output_is_refused_and_no_folder_named_dash(argv, work, capsys):

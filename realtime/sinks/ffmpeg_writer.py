@@ -48,7 +48,7 @@ from realtime.sinks._mkv import (
     stream_header,
 )
 from realtime.sinks.base import Sink
-from realtime.validate import prepare_output_folder
+from realtime.validate import prepare_output_folder, refuse_stdout
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,7 @@ class AudioTrack:
 
 def check_video_output(path: str | Path) -> str:
     """Return the muxer for `path` or raise UserError with the fix."""
+    refuse_stdout(path)
     p = Path(path)
     muxer = MUXERS.get(p.suffix.lower())
     if muxer is None:
