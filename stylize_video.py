@@ -310,8 +310,8 @@ def _add_styles(sub: argparse._SubParsersAction) -> None:
         "styles",
         help="list the 26 built-in presets by number and name",
         description="List the built-in presets (use as --style preset:N or preset:NAME); "
-        "presets with a warning lose the picture's content. --contact-sheet draws every "
-        "preset on the bundled photo in one labelled image.",
+        "presets with a warning lose the picture's content or its faces. --contact-sheet "
+        "draws every preset on the bundled photo in one labelled image.",
     )
     p.add_argument(
         "--contact-sheet",

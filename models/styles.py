@@ -25,7 +25,7 @@ class Preset:
     number: int
     name: str  # lowercase, shell-safe, no colon: usable as preset:NAME
     look: str  # what it looks like, in a few words
-    warning: str = ""  # set when the preset loses the picture's content
+    warning: str = ""  # set when the preset loses the picture's content or faces
 
 
 # Named and described after looking at each on a portrait, a person in a room and a
