@@ -1,10 +1,12 @@
-"""The model cache: networks converted once from the pinned ONNX weights into SavedModels
-in TF Hub's format, loaded with `tensorflow_hub.load`.
+"""The model cache: networks converted once from the pinned ONNX weights, in two formats:
+SavedModels in TF Hub's format (the TensorFlow engine, loaded with `tensorflow_hub.load`)
+and OpenVINO IR (the CPU engine; after the conversion it needs no TensorFlow).
 
 Layout: `$STYLIZE_VIDEO_CACHE` (else `$XDG_CACHE_HOME/stylize-video`, else
-`~/.cache/stylize-video`) holds one folder per model with a `manifest.json` naming the
-sha256 of each source and the format version. A folder is built under a temporary name and
-renamed when complete; one whose manifest is missing, stale or unreadable is rebuilt.
+`~/.cache/stylize-video`) holds one folder per model and format with a `manifest.json`
+naming the sha256 of each source and the format version. A folder is built under a
+temporary name and renamed when complete; one whose manifest is missing, stale or
+unreadable is rebuilt.
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ class Entry:
 
 
 FORMAT = 2  # bump when the exported graph changes, so old caches are rebuilt
+SAVEDMODEL, OPENVINO = "savedmodel", "openvino"
+# format -> (version: bump when that conversion changes; a file every complete copy has)
+FORMATS: dict[str, tuple[int, str]] = {
+    SAVEDMODEL: (FORMAT, "saved_model.pb"),
+    OPENVINO: (1, "frame.xml"),
+}
 
 # name -> (sources it is converted from, what it is): the cached kinds of the registry.
 MODELS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -54,28 +62,42 @@ def cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "stylize-video"
 
 
-def model_path(name: str) -> Path:
-    return cache_dir() / f"{name}-v{FORMAT}"
+def model_path(name: str, fmt: str = SAVEDMODEL) -> Path:
+    version = FORMATS[fmt][0]
+    return cache_dir() / (f"{name}-v{version}" if fmt == SAVEDMODEL else f"{name}-{fmt}-v{version}")
 
 
-def _expected_manifest(name: str) -> dict[str, Any]:
+def _expected_manifest(name: str, fmt: str = SAVEDMODEL) -> dict[str, Any]:
     sources = MODELS[name][0]
-    return {"format": FORMAT, "sources": {s: SOURCES[s][1] for s in sources}}
+    return {"format": FORMATS[fmt][0], "sources": {s: SOURCES[s][1] for s in sources}}
 
 
-def is_converted(name: str) -> bool:
-    path = model_path(name)
+def read_manifest(name: str, fmt: str = SAVEDMODEL) -> dict[str, Any] | None:
+    """The manifest of a complete, current copy, or None."""
+    path = model_path(name, fmt)
     try:
         manifest = json.loads((path / "manifest.json").read_text())
     except (OSError, ValueError):
-        return False
-    return manifest == _expected_manifest(name) and (path / "saved_model.pb").is_file()
+        return None
+    expected = _expected_manifest(name, fmt)
+    if not isinstance(manifest, dict) or any(manifest.get(k) != v for k, v in expected.items()):
+        return None
+    return manifest if (path / FORMATS[fmt][1]).is_file() else None
 
 
-def _export(name: str, dest: Path) -> None:
+def is_converted(name: str, fmt: str = SAVEDMODEL) -> bool:
+    return read_manifest(name, fmt) is not None
+
+
+def _export(name: str, dest: Path, fmt: str = SAVEDMODEL) -> dict[str, Any]:
+    """Convert `name` into `dest`; returns what the manifest records beside the sources."""
     for s in MODELS[name][0]:
         source_path(s)  # sha256 check before parsing
-    cached_kinds()[name].export(dest)
+    kind = cached_kinds()[name]
+    if fmt == OPENVINO:
+        return kind.export_openvino(dest)
+    kind.export(dest)
+    return {}
 
 
 def _umask() -> int:
@@ -118,21 +140,28 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return st.st_ino, st.st_mtime_ns
 
 
-def ensure_converted(name: str, *, force: bool = False) -> Path:
-    """Convert `name` into the cache unless a complete, current copy is there. Safe when
-    several processes do it at once: one converts, the others wait and use its folder."""
+def ensure_converted(name: str, *, force: bool = False, fmt: str = SAVEDMODEL) -> Path:
+    """Convert `name` into the cache in format `fmt` unless a complete, current copy is
+    there. Safe when several processes do it at once: one converts, the others wait and
+    use its folder."""
     if name not in MODELS:
         raise UserError(f"unknown model '{name}'; known: {', '.join(MODELS)}")
-    path = model_path(name)
-    if not force and is_converted(name):
+    path = model_path(name, fmt)
+    if not force and is_converted(name, fmt):
         return path
     seen = _identity(path)  # with force: the copy that failed to load
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with _conversion_lock(path.parent):
-            if is_converted(name) and (not force or _identity(path) != seen):
+            if is_converted(name, fmt) and (not force or _identity(path) != seen):
                 return path  # another process converted it while we waited
-            _convert(name, path)
+            if not force:
+                print(
+                    f"converting the {name} network for {fmt} into {path.parent} "
+                    "(once; a few seconds)",
+                    file=sys.stderr,
+                )
+            _convert(name, path, fmt)
     except OSError as e:
         raise UserError(
             f"cannot write the model cache {path.parent}: {e.strerror}; "
@@ -141,11 +170,12 @@ def ensure_converted(name: str, *, force: bool = False) -> Path:
     return path
 
 
-def _convert(name: str, path: Path) -> None:
+def _convert(name: str, path: Path, fmt: str = SAVEDMODEL) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        _export(name, tmp)
-        (tmp / "manifest.json").write_text(json.dumps(_expected_manifest(name), indent=2))
+        extra = _export(name, tmp) if fmt == SAVEDMODEL else _export(name, tmp, fmt)
+        manifest = {**(extra or {}), **_expected_manifest(name, fmt)}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
         # mkdtemp makes 0700; the folder gets the mode of any other folder the user makes,
         # like the files inside it and the VGG16 file
         os.chmod(tmp, 0o777 & ~_umask())
@@ -159,7 +189,7 @@ def _convert(name: str, path: Path) -> None:
             os.replace(tmp, path)
         except OSError as e:
             # Lost the race to a process that could not lock: its copy is as good as ours.
-            if e.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not is_converted(name):
+            if e.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not is_converted(name, fmt):
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -5,8 +5,10 @@ about it, so neither branches on kind strings:
 - `rep_shape`: the style representation fed to the per-frame function;
 - `transform(content, rep)`: float32 RGB [1,H,W,3] in [0,1] -> the same, stylized;
 - `rep_from_style(style)` / `style_rep(spec, image_rep)`: how a style becomes a rep;
-- `export(dest)`: how the cached kinds are converted into a SavedModel (`sources` names
-  the pinned files they come from; a kind without sources is never cached);
+- `export(dest)` / `export_openvino(dest)`: how the cached kinds are converted into a
+  SavedModel (the TensorFlow engine) and into OpenVINO IR (the CPU engine), both from the
+  one definition in models.networks (`sources` names the pinned files they come from; a
+  kind without sources is never cached);
 - `strength_mode`: BOTTLENECK (interpolate the rep with the content's own, Magenta's
   identity interpolation) or PIXELS (blend the output with the content).
 
@@ -152,6 +154,14 @@ class ModelKind:
     def export(cls, dest: Path) -> None:
         raise NotImplementedError(f"model kind '{cls.name}' is not cached")
 
+    @classmethod
+    def export_openvino(cls, dest: Path) -> dict[str, Any]:
+        """Convert the transformer (and a predictor, if the kind has one) into OpenVINO IR
+        files in `dest`; returns what the OpenVINO engine needs to know besides them."""
+        from models.networks import Transformer
+
+        return export_ir(dest, Transformer(cls.read_transformer()), cls.rep_shape)
+
 
 @register
 class MagentaKind(ModelKind):
@@ -181,6 +191,18 @@ class MagentaKind(ModelKind):
         from models import onnx_weights as ow
 
         return ow.read_magenta_transformer()
+
+    @classmethod
+    def export_openvino(cls, dest: Path) -> dict[str, Any]:
+        from models import onnx_weights as ow
+        from models.networks import Predictor, Transformer
+
+        return export_ir(
+            dest,
+            Transformer(ow.read_magenta_transformer()),
+            cls.rep_shape,
+            Predictor(ow.read_magenta_predictor()),
+        )
 
     @classmethod
     def export(cls, dest: Path) -> None:
@@ -253,6 +275,53 @@ class PresetKind(ModelKind):
 
         module = PresetModule(Transformer(ow.read_multistyle()))
         tf.saved_model.save(module, str(dest), signatures={"transform": module.transform})
+
+
+# The IR files each cached kind has: whole frames, frames with their per-norm statistics,
+# regions with frozen statistics (sides as an int32 [4] input: one graph for all sixteen
+# sets), and the style predictor for kinds that take style images.
+IR_FRAME, IR_STATS, IR_REGIONS, IR_PREDICT = "frame", "stats", "regions", "predict"
+
+
+def export_ir(
+    dest: Path, net: Any, rep_shape: tuple[int, ...], predictor: Any = None
+) -> dict[str, Any]:
+    """Trace the transformer's three functions (and the predictor's) with TensorFlow and
+    save each as OpenVINO IR in float32 (`compress_to_fp16=False`: the default halves the
+    weights, which is not the network we tested). Height and width stay dynamic; the engine
+    fixes them per frame shape when it compiles."""
+    import openvino as ov
+
+    from models.atomic import sha256_file
+
+    tf = _tf()
+    content = tf.TensorSpec([1, None, None, 3], tf.float32, name="content")
+    rep = tf.TensorSpec(rep_shape, tf.float32, name="rep")
+    stats = tf.TensorSpec([1, 2 * net.total], tf.float32, name="stats")
+    sides = tf.TensorSpec([4], tf.int32, name="sides")
+
+    def params(r: Any) -> Any:
+        return net.norm_params(tf.reshape(r, [-1, net.style_dim]))
+
+    functions: dict[str, tuple[Callable, list]] = {
+        IR_FRAME: (lambda c, r: net(c, params(r)), [content, rep]),
+        IR_STATS: (lambda c, r: net.with_stats(c, params(r)), [content, rep]),
+        IR_REGIONS: (
+            lambda c, r, s, d: net.frozen(c, params(r), s, d),
+            [content, rep, stats, sides],
+        ),
+    }
+    if predictor is not None:
+        style = tf.TensorSpec([1, STYLE_SIZE, STYLE_SIZE, 3], tf.float32, name="style")
+        functions[IR_PREDICT] = (predictor, [style])
+    files = {}
+    for name, (fn, signature) in functions.items():
+        concrete = tf.function(fn, input_signature=signature, autograph=False)
+        model = ov.convert_model(concrete.get_concrete_function())
+        ov.save_model(model, dest / f"{name}.xml", compress_to_fp16=False)
+        for suffix in (".xml", ".bin"):
+            files[name + suffix] = sha256_file(dest / f"{name}{suffix}")
+    return {"trim_total": net.trim_total, "stats_width": 2 * net.total, "files": files}
 
 
 def hub_kind(module: Any, handle: str) -> ModelKind | None:

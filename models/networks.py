@@ -78,6 +78,12 @@ def _subpixel_kernel(k: np.ndarray) -> np.ndarray:
     return out
 
 
+def _round_up_pad(n: tf.Tensor, m: int) -> tf.Tensor:
+    """Rows to add to reach a multiple of `m`. Not `(-n) % m`: OpenVINO converts the floor
+    modulo of a negative dynamic size as a truncating one, and the pad goes negative."""
+    return (m - n % m) % m
+
+
 def _pad(x: tf.Tensor, p: int, mode: str = "REFLECT") -> tf.Tensor:
     return tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode=mode)
 
@@ -173,7 +179,8 @@ class Transformer(tf.Module):
             # A trimmed crop's map need not be a multiple of the block: pad with zeros
             # beyond the reflect pad (only zero taps reach them), crop the output back.
             h, w = tf.shape(x)[1], tf.shape(x)[2]
-            x = tf.pad(_pad(x, L["pad"]), [[0, 0], [0, (-h) % S2D], [0, (-w) % S2D], [0, 0]])
+            x = _pad(x, L["pad"])
+            x = tf.pad(x, [[0, 0], [0, _round_up_pad(h, S2D)], [0, _round_up_pad(w, S2D)], [0, 0]])
             x = tf.nn.space_to_depth(x, S2D)
             x = tf.nn.depth_to_space(tf.nn.conv2d(x, L["kernel"], 1, "VALID"), S2D)[:, :h, :w]
         elif L["mode"] == "s2d":
@@ -242,7 +249,7 @@ class Transformer(tf.Module):
             return _trim(y, L["trim"], inner)
 
         h, w = tf.shape(content)[1], tf.shape(content)[2]
-        ph, pw = (-h) % 4, (-w) % 4
+        ph, pw = _round_up_pad(h, 4), _round_up_pad(w, 4)
         x = tf.pad(content, [[0, 0], [0, ph], [0, pw], [0, 0]], mode="REFLECT")
         layers = iter(self.layers)
         for _ in range(self.n_contract):

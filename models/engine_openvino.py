@@ -1,0 +1,232 @@
+"""The OpenVINO engine: the CPU path. No TensorFlow once the model cache holds the IR.
+
+Each kind's networks are read from the cache's IR files (`models.kinds.export_ir`) and
+compiled for the CPU in float32, once per input shape: a static shape runs 20-37% faster
+than a dynamic one and compiles in about 0.25 s, so the last few frame shapes are kept
+compiled. Region windows come in many shapes and take their trimmed sides as an input, so
+they use one dynamic-shape compile instead.
+
+Precision is float32 by default. OpenVINO's own default on CPUs with bfloat16 units is
+bfloat16, which differs from the float network by up to 0.04 per pixel: an output we did
+not test, so it is opt-in (`precision="bf16"`).
+"""
+
+from __future__ import annotations
+
+import collections
+import queue
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models import cache, kinds
+from models.atomic import sha256_file
+from models.engine import OPENVINO, Engine, Sides
+from models.errors import UserError
+from models.kinds import IR_FRAME, IR_PREDICT, IR_REGIONS, IR_STATS, ModelKind
+
+MAX_SHAPES = 8  # compiled static shapes kept per network and purpose
+PRECISIONS = {"f32": "f32", "bf16": "bf16"}
+
+
+class _Compiled:
+    """A compiled model and a pool of its infer requests: one request serves one frame at
+    a time, so frames in flight on several threads each take their own."""
+
+    def __init__(self, compiled: Any):
+        self.compiled = compiled
+        self._idle: queue.SimpleQueue = queue.SimpleQueue()
+
+    def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
+        try:
+            request = self._idle.get_nowait()
+        except queue.Empty:
+            request = self.compiled.create_infer_request()
+        try:
+            # Outputs are copied out of the request (share_outputs defaults to False),
+            # so the request can go back to the pool at once.
+            result = request.infer(list(inputs))
+            return [result[i] for i in range(len(self.compiled.outputs))]
+        finally:
+            self._idle.put(request)
+
+
+class _Networks:
+    """One kind's IR in the cache: the read models and what the manifest says."""
+
+    def __init__(self, slot: str, core: Any):
+        self.slot = slot
+        self.path, self.manifest = _verified_ir(slot)
+        self.models = {
+            name: core.read_model(self.path / f"{name}.xml")
+            for name in (IR_FRAME, IR_STATS, IR_REGIONS, IR_PREDICT)
+            if (self.path / f"{name}.xml").is_file()
+        }
+
+
+def _damaged_files(path: Path, manifest: dict[str, Any]) -> list[str]:
+    files = manifest.get("files") or {}
+    if not files:
+        return ["manifest.json"]
+    bad = []
+    for name, digest in files.items():
+        try:
+            if sha256_file(path / name) != digest:
+                bad.append(name)
+        except OSError:
+            bad.append(name)
+    return bad
+
+
+def _verified_ir(slot: str) -> tuple[Path, dict[str, Any]]:
+    """The cache folder of `slot`'s IR, converted if missing or stale and converted again
+    (with a message) if its files do not match the sha256 its manifest recorded."""
+    path = cache.ensure_converted(slot, fmt=cache.OPENVINO)
+    manifest = cache.read_manifest(slot, cache.OPENVINO) or {}
+    bad = _damaged_files(path, manifest)
+    if bad:
+        print(
+            f"the OpenVINO model {path} is damaged ({', '.join(bad)} does not match its "
+            "manifest); converting it again",
+            file=sys.stderr,
+        )
+        path = cache.ensure_converted(slot, fmt=cache.OPENVINO, force=True)
+        manifest = cache.read_manifest(slot, cache.OPENVINO) or {}
+        if _damaged_files(path, manifest):
+            raise UserError(
+                f"the model cache {path.parent} gives damaged files right after converting; "
+                "check the disk, or set STYLIZE_VIDEO_CACHE to another folder"
+            )
+    return path, manifest
+
+
+class OpenVINOEngine(Engine):
+    name = OPENVINO
+
+    def __init__(self, *, threads: int | None = None, precision: str = "f32"):
+        super().__init__()
+        import openvino as ov
+
+        if precision not in PRECISIONS:
+            raise UserError(f"--precision {precision}: use {', '.join(PRECISIONS)}")
+        self._ov = ov
+        self._core = ov.Core()
+        self.precision = precision
+        self._config: dict[str, Any] = {
+            "INFERENCE_PRECISION_HINT": PRECISIONS[precision],
+            "PERFORMANCE_HINT": "LATENCY",
+        }
+        if threads:
+            self._config["INFERENCE_NUM_THREADS"] = int(threads)
+        self._networks: dict[str, _Networks] = {}
+        self._models: dict[str, ModelKind] = {}
+        self._compiled: collections.OrderedDict[tuple, _Compiled] = collections.OrderedDict()
+        self._compiling: dict[tuple, threading.Event] = {}
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def load(self, slot: str) -> ModelKind:
+        with self._lock:
+            if slot not in self._models:
+                self._networks[slot] = _Networks(slot, self._core)
+                self._models[slot] = kinds.create(slot, self._networks[slot])
+            return self._models[slot]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "engine": self.name,
+            "version": self._ov.get_version().split("-")[0],
+            "device": "CPU",
+            "precision": self.precision,
+        }
+
+    def trim_total(self, model: ModelKind) -> int:
+        return int(self._networks[model.kind].manifest["trim_total"])
+
+    # --- compiling --------------------------------------------------------------------------
+
+    def _get(self, model: ModelKind, purpose: str, shape: tuple[int, ...] | None) -> _Compiled:
+        """The network for `purpose` compiled for content of `shape` (None: any shape).
+        One thread compiles a given key; others asking for it meanwhile wait for it."""
+        key = (model.kind, purpose, shape)
+        while True:
+            with self._lock:
+                if key in self._compiled:
+                    self._compiled.move_to_end(key)
+                    return self._compiled[key]
+                waiting = self._compiling.get(key)
+                if waiting is None:
+                    self._compiling[key] = threading.Event()
+                    break
+            waiting.wait()
+        try:
+            ir = self._networks[model.kind].models[purpose].clone()
+            if shape is not None:
+                ir.reshape({0: list(shape)})
+            compiled = _Compiled(self._core.compile_model(ir, "CPU", self._config))
+            with self._lock:
+                self.traces[purpose] += 1
+                self._compiled[key] = compiled
+                same = [k for k in self._compiled if k[:2] == key[:2]]
+                for old in same[:-MAX_SHAPES]:
+                    del self._compiled[old]
+            return compiled
+        finally:
+            with self._lock:
+                self._compiling.pop(key).set()
+
+    def _background(self, target: Any, *args: Any) -> None:
+        t = threading.Thread(target=target, args=args, name="openvino-compile", daemon=True)
+        self._threads.append(t)
+        t.start()
+
+    def wait_compiled(self, timeout: float | None = None) -> None:
+        for t in list(self._threads):
+            t.join(timeout)
+
+    def close(self) -> None:
+        self.wait_compiled()
+
+    # --- running ----------------------------------------------------------------------------
+
+    def style_rep(self, model: ModelKind, style: np.ndarray) -> np.ndarray:
+        if IR_PREDICT not in self._networks[model.kind].models:
+            raise UserError(f"model kind '{model.kind}' takes no style images")
+        out = self._get(model, IR_PREDICT, None)(np.ascontiguousarray(style, np.float32))[0]
+        return out.reshape(model.rep_shape)
+
+    def transform(self, model: ModelKind, content: np.ndarray, rep: np.ndarray) -> np.ndarray:
+        return self._get(model, IR_FRAME, content.shape)(content, rep)[0]
+
+    def transform_stats(
+        self, model: ModelKind, content: np.ndarray, rep: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        out, stats = self._get(model, IR_STATS, content.shape)(content, rep)
+        return out, stats
+
+    def transform_regions(
+        self,
+        model: ModelKind,
+        crop: np.ndarray,
+        rep: np.ndarray,
+        stats: np.ndarray,
+        sides: Sides,
+    ) -> np.ndarray:
+        # Untrimmed is the trimmed network with no side trimmed: the same values.
+        flags = np.array([bool(s) for s in (sides or (False,) * 4)], np.int32)
+        # A static shape here trips OpenVINO's shape inference on the trimmed graph (a
+        # dynamic pad before space-to-depth); one dynamic compile serves every window.
+        return self._get(model, IR_REGIONS, None)(crop, rep, stats, flags)[0]
+
+    def prepare_regions(self, model: ModelKind, rep: np.ndarray, stats: np.ndarray) -> None:
+        if (model.kind, IR_REGIONS, None) not in self._compiled:
+            self._background(self._get, model, IR_REGIONS, None)
+
+    def warm_up(self, model: ModelKind, rep: np.ndarray, with_stats: bool) -> None:
+        """Frame shapes are compiled when they are first seen (0.25 s); what can be done
+        before is the region network, which takes any shape."""
+        if with_stats and model.supports_stats():
+            self._get(model, IR_REGIONS, None)
