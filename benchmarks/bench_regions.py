@@ -75,7 +75,7 @@ def bench_network(style: str, frame: np.ndarray, shares, margins, repeat: int) -
     full, plain = paired_ms(lambda: s.stylize_with_stats(frame), lambda: s(frame), repeat)
     rows = [
         f"{style}: full frame {h}x{w} with stats {full:.1f} ms (plain call {plain:.1f} ms); "
-        f"exact halo {s._reps[0][0].stats_network().trim_total} px",
+        f"exact halo {s.engine.trim_total(s.bank.reps[0][0])} px",
         "| margin | box share | box | window (inner sides) | window px | ms | full ms "
         "| ratio to full |",
         "|---|---|---|---|---|---|---|---|",

@@ -173,8 +173,7 @@ def ensure_converted(name: str, *, force: bool = False, fmt: str = SAVEDMODEL) -
 def _convert(name: str, path: Path, fmt: str = SAVEDMODEL) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        extra = _export(name, tmp) if fmt == SAVEDMODEL else _export(name, tmp, fmt)
-        manifest = {**(extra or {}), **_expected_manifest(name, fmt)}
+        manifest = {**_export(name, tmp, fmt), **_expected_manifest(name, fmt)}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
         # mkdtemp makes 0700; the folder gets the mode of any other folder the user makes,
         # like the files inside it and the VGG16 file

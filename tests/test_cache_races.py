@@ -27,10 +27,11 @@ import os, sys, time
 from pathlib import Path
 from models import cache
 
-def fake_export(name, dest):
+def fake_export(name, dest, fmt):
     time.sleep(0.3)
     (Path(dest) / "saved_model.pb").write_bytes(b"pid %d" % os.getpid())
     (Path(dest) / "variables").mkdir()
+    return {}
 
 cache._export = fake_export
 go = Path(sys.argv[1])
@@ -81,9 +82,10 @@ def test_three_processes_converting_into_an_empty_cache_all_succeed(tmp_path: Pa
         assert [p.name for p in root.iterdir()] == ["presets-v2"]
 
 
-def _fake_export(name: str, dest: Path) -> None:
+def _fake_export(name: str, dest: Path, fmt: str) -> dict:
     (Path(dest) / "saved_model.pb").write_bytes(b"x")
     (Path(dest) / "variables").mkdir()
+    return {}
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o027])

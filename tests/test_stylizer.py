@@ -16,34 +16,51 @@ from conftest import ROOT, synthetic_photo
 from models.errors import UserError
 
 
-@pytest.fixture(scope="module")
-def image_stylizer(style_png, magenta_module):
+@pytest.fixture(scope="module", params=["openvino", "tensorflow"])
+def image_stylizer(request, style_png, magenta_module):
     from models.stylizer import load_stylizer
 
-    return load_stylizer([str(style_png), "preset:7"], jit_compile=False)
+    return load_stylizer([str(style_png), "preset:7"], jit_compile=False, engine=request.param)
 
 
-def test_changing_frame_size_does_not_retrace(image_stylizer):
-    image_stylizer.style_index = 0
+def test_tensorflow_changing_frame_size_does_not_retrace(style_png, magenta_module):
+    from models.stylizer import load_stylizer
+
+    s = load_stylizer([str(style_png), "preset:7"], jit_compile=False, engine="tensorflow")
     sizes = [(64, 96), (72, 50), (130, 198), (64, 96)]
-    outs = [image_stylizer(synthetic_photo(h, w)) for h, w in sizes]
+    outs = [s(synthetic_photo(h, w)) for h, w in sizes]
     assert [o.shape[:2] for o in outs] == sizes
-    assert image_stylizer.trace_count == 1
-    image_stylizer.style_index = 1  # the preset network has its own function, traced once
+    assert s.trace_count == 1
+    s.style_index = 1  # the preset network has its own function, traced once
     for h, w in sizes:
-        image_stylizer(synthetic_photo(h, w))
-    assert image_stylizer.trace_count == 2
+        s(synthetic_photo(h, w))
+    assert s.trace_count == 2
+
+
+def test_openvino_compiles_once_per_shape_and_keeps_a_bounded_set(style_png, magenta_module):
+    from models import engine_openvino
+    from models.stylizer import load_stylizer
+
+    s = load_stylizer([str(style_png)], engine="openvino")
+    sizes = [(64, 96), (72, 50), (130, 198), (64, 96)]
+    outs = [s(synthetic_photo(h, w)) for h, w in sizes]
+    assert [o.shape[:2] for o in outs] == sizes
+    assert s.trace_count == 3  # the repeated size reused its compile
+    for i in range(engine_openvino.MAX_SHAPES + 2):
+        s(synthetic_photo(32 + 4 * i, 40))
+    kept = [k for k in s.engine._compiled if k[1] == "frame"]
+    assert len(kept) == engine_openvino.MAX_SHAPES
 
 
 def test_xla_compiles_in_the_background_and_gives_the_same_image(style_png, image_stylizer):
     from models.stylizer import load_stylizer
 
-    xla = load_stylizer([str(style_png)], jit_compile=True)
-    assert xla.plan.jit_compile
+    xla = load_stylizer([str(style_png)], jit_compile=True, engine="tensorflow")
+    assert xla.engine.plan.jit_compile
     frame = synthetic_photo(48, 64, seed=5)
     first = xla(frame)  # served by the plain function while XLA compiles
     xla.wait_compiled()
-    assert xla._compiled == {("magenta", (1, 48, 64, 3))}
+    assert xla.engine._compiled == {("magenta", (1, 48, 64, 3))}
     compiled = xla(frame)
     image_stylizer.style_index = 0
     reference = image_stylizer(frame).astype(int)
@@ -111,23 +128,23 @@ def test_blend_is_the_weighted_sum_of_bottlenecks(style_png, tmp_path, image_sty
     other = tmp_path / "other.png"
     cv2.imwrite(str(other), synthetic_photo(128, 128, seed=9))
     s = load_stylizer([f"{style_png}:1,{other}:3", str(style_png), str(other)], jit_compile=False)
-    blend, a, b = (rep for _, rep in s._reps)
+    blend, a, b = (rep for _, rep in s.bank.reps)
     np.testing.assert_allclose(blend, 0.25 * a + 0.75 * b, atol=1e-6)
 
 
 def test_style_bottleneck_is_cached_on_disk(style_png, image_stylizer, monkeypatch):
-    from models import cache, stylizer
+    from models import cache, style_bank, stylizer
 
     files = list((cache.cache_dir() / "styles").glob("*.npy"))
     assert files, "the style bottleneck was not written to the disk cache"
-    stylizer._REP_MEMORY.clear()
+    style_bank._REP_MEMORY.clear()
 
     def no_predictor(*a, **k):
         raise AssertionError("the predictor ran although the bottleneck was cached")
 
-    monkeypatch.setattr(stylizer.Stylizer, "_compute_rep", no_predictor)
+    monkeypatch.setattr(style_bank.StyleBank, "_compute_rep", no_predictor)
     s = stylizer.load_stylizer([str(style_png)], jit_compile=False)
-    assert s._reps[0][1].shape == (1, 1, 1, 100)
+    assert s.bank.reps[0][1].shape == (1, 1, 1, 100)
 
 
 def test_second_start_does_no_conversion_and_corrupt_cache_is_rebuilt(magenta_module, monkeypatch):
@@ -135,7 +152,7 @@ def test_second_start_does_no_conversion_and_corrupt_cache_is_rebuilt(magenta_mo
 
     calls = []
     real_export = cache._export
-    monkeypatch.setattr(cache, "_export", lambda n, d: (calls.append(n), real_export(n, d)))
+    monkeypatch.setattr(cache, "_export", lambda n, *a: (calls.append(n), real_export(n, *a))[1])
     cache.ensure_converted("presets")
     assert calls == []  # already converted this session: nothing rebuilt
 
@@ -169,7 +186,7 @@ def test_hub_handle_with_a_local_savedmodel(style_png, magenta_module, tmp_path)
     copy = tmp_path / "magenta_copy"
     shutil.copytree(cache.model_path("magenta"), copy)
     via_handle = load_stylizer([str(style_png)], hub_handle=str(copy), jit_compile=False)
-    assert via_handle._reps[0][0].kind == "magenta"
+    assert via_handle.bank.reps[0][0].kind == "magenta"
     assert np.abs(via_handle(frame).astype(int) - expected).max() <= 1
 
     class CombinedOnly(tf.Module):
@@ -184,7 +201,7 @@ def test_hub_handle_with_a_local_savedmodel(style_png, magenta_module, tmp_path)
     combined_dir = tmp_path / "combined"
     tf.saved_model.save(CombinedOnly(magenta_module), str(combined_dir))
     combined = load_stylizer([str(style_png)], hub_handle=str(combined_dir), jit_compile=False)
-    model, rep = combined._reps[0]
+    model, rep = combined.bank.reps[0]
     assert model.kind == "combined" and rep.shape == (1, 256, 256, 3)
     assert np.abs(combined(frame).astype(int) - expected).max() <= 2
     other = tmp_path / "other.png"
@@ -231,7 +248,7 @@ def test_exit_during_a_background_xla_compile_is_clean(preset_module):
     teardown (it did: SIGSEGV, exit 139, with the compile thread a daemon)."""
     code = (
         "import numpy as np; from models.stylizer import load_stylizer;"
-        "s = load_stylizer(['preset:7'], jit_compile=True);"
+        "s = load_stylizer(['preset:7'], jit_compile=True, engine='tensorflow');"
         "s(np.zeros((240, 320, 3), np.uint8)); print('served')"
     )
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)

@@ -36,11 +36,11 @@ def boxes_everywhere(h: int, w: int) -> list[tuple[int, int, int, int]]:
     return [*boxes, (0, h // 2 - 8, w, h // 2 + 8), (0, 0, w, h)]
 
 
-@pytest.fixture(scope="module")
-def stylizer(style_png, magenta_module, preset_module):
+@pytest.fixture(scope="module", params=["openvino", "tensorflow"])
+def stylizer(request, style_png, magenta_module, preset_module):
     from models.stylizer import load_stylizer
 
-    return load_stylizer(["preset:7", str(style_png)], jit_compile=False)
+    return load_stylizer(["preset:7", str(style_png)], jit_compile=False, engine=request.param)
 
 
 def _full(stylizer, frame: np.ndarray):
@@ -69,8 +69,6 @@ def test_crop_interiors_equal_the_full_frame_at_margin_64(stylizer, net, size):
 @pytest.mark.parametrize("net", NETS)
 def test_the_crops_own_statistics_give_a_large_error(stylizer, net):
     """The same window without frozen statistics: what the test above would catch."""
-    import tensorflow as tf
-
     from models.stylizer import REGION_SIZES, region_window
 
     stylizer.style_index = NETS[net]
@@ -80,7 +78,7 @@ def test_the_crops_own_statistics_give_a_large_error(stylizer, net):
     wy, wh = region_window(y0, y1, 64, 192, REGION_SIZES)
     wx, wx_n = region_window(x0, x1, 64, 256, REGION_SIZES)
     crop = frame[None, wy : wy + wh, wx : wx + wx_n].astype(np.float32) / 255.0
-    own = stats.model.transform(tf.constant(crop), tf.constant(stats.rep)).numpy()[0]
+    own = stylizer.engine.transform(stats.model, crop, stats.rep)[0]
     own = own[y0 - wy : y1 - wy, x0 - wx : x1 - wx]
     frozen = stylizer.stylize_regions_float(frame, [(x0, y0, x1, y1)], stats)[0]
     assert np.abs(frozen - full[0, y0:y1, x0:x1]).max() <= 1e-4
@@ -156,10 +154,11 @@ def test_bucketed_windows_bound_the_shapes_and_never_retrace(stylizer):
     assert stylizer.traces["regions"] - traced <= 1  # traced once ever, whatever the shape
 
 
-def test_statistics_trace_the_region_function_once_for_every_set_of_sides(preset_module):
+@pytest.mark.parametrize("engine", ["openvino", "tensorflow"])
+def test_statistics_trace_the_region_function_once_for_every_set_of_sides(preset_module, engine):
     from models.stylizer import load_stylizer
 
-    s = load_stylizer(["preset:7"], jit_compile=False)
+    s = load_stylizer(["preset:7"], jit_compile=False, engine=engine)
     frame = textured(256, 320, seed=8)
     _, stats = s.stylize_with_stats(frame)
     s.wait_compiled()  # traced in the background, before any region is asked for
@@ -170,10 +169,27 @@ def test_statistics_trace_the_region_function_once_for_every_set_of_sides(preset
     assert s.traces["regions"] == 1
 
 
+def test_openvino_warm_up_compiles_the_region_network_frames_compile_per_shape(preset_module):
+    from models.stylizer import load_stylizer
+
+    s = load_stylizer(["preset:7"], engine="openvino")
+    s.warm_up()
+    assert dict(s.traces) == {}  # a frame shape is compiled when it is first seen
+    s.warm_up(with_stats=True)
+    assert dict(s.traces) == {"regions": 1}
+    frame = textured(128, 160, seed=9)
+    s(frame)
+    s(frame)
+    _, stats = s.stylize_with_stats(frame)
+    s.stylize_regions(frame, [(0, 0, 40, 40), (60, 50, 100, 90)], stats)
+    s(textured(96, 160, seed=9))
+    assert dict(s.traces) == {"frame": 2, "stats": 1, "regions": 1}
+
+
 def test_warm_up_traces_what_the_first_frames_call(preset_module):
     from models.stylizer import load_stylizer
 
-    s = load_stylizer(["preset:7"], jit_compile=False)
+    s = load_stylizer(["preset:7"], jit_compile=False, engine="tensorflow")
     s.warm_up()
     assert dict(s.traces) == {"frame": 1}
     s.warm_up(with_stats=True)
@@ -237,34 +253,34 @@ def test_a_combined_only_model_cannot_give_statistics(stylizer):
 
     combined = kinds.create("combined", lambda c, s: [c])
     assert not combined.supports_stats()
-    saved = stylizer._reps[MAGENTA]
-    stylizer._reps[MAGENTA] = (combined, np.zeros((1, 256, 256, 3), np.float32))
+    saved = stylizer.bank.reps[MAGENTA]
+    stylizer.bank.reps[MAGENTA] = (combined, np.zeros((1, 256, 256, 3), np.float32))
     stylizer.style_index = MAGENTA
     try:
         with pytest.raises(UserError, match="hub-handle"):
             stylizer.stylize_with_stats(textured(64, 64))
     finally:
-        stylizer._reps[MAGENTA] = saved
+        stylizer.bank.reps[MAGENTA] = saved
 
 
 def test_xla_regions_equal_the_xla_full_frame(preset_module):
     from models.stylizer import load_stylizer
 
-    s = load_stylizer(["preset:7"], jit_compile=True)
-    s.region_xla_uses = 3
+    s = load_stylizer(["preset:7"], jit_compile=True, engine="tensorflow")
+    s.engine.region_xla_uses = 3
     frame = textured(128, 224, seed=8)
     content = frame[None].astype(np.float32) / 255.0
     box = (90, 40, 130, 80)
     s.stylize_with_stats_float(content)
     s.wait_compiled()
     full, stats = s.stylize_with_stats_float(content)  # now the XLA function
-    for _ in range(s.region_xla_uses - 1):  # a shape in rare use is not worth a compile
+    for _ in range(s.engine.region_xla_uses - 1):  # a shape in rare use is not worth a compile
         s.stylize_regions_float(frame, [box], stats)
     s.wait_compiled()
-    assert {k[1].split(":")[0] for k in s._compiled} == {"stats"}
+    assert {k[1].split(":")[0] for k in s.engine._compiled} == {"stats"}
     s.stylize_regions_float(frame, [box], stats)  # in steady use now
     s.wait_compiled()
-    assert {k[1].split(":")[0] for k in s._compiled} == {"stats", "regions"}
+    assert {k[1].split(":")[0] for k in s.engine._compiled} == {"stats", "regions"}
     # A true crop of the 128x224 frame: rows whole, columns 20..212 (both sides inner).
     assert s.region_shapes == {(128, 192, "0011")}
     out = s.stylize_regions_float(frame, [box], stats)[0]
@@ -275,9 +291,9 @@ def test_xla_regions_equal_the_xla_full_frame(preset_module):
 def test_a_closed_stylizer_starts_no_xla_compile_and_still_stylizes(preset_module):
     from models.stylizer import load_stylizer
 
-    s = load_stylizer(["preset:7"], jit_compile=True)
+    s = load_stylizer(["preset:7"], jit_compile=True, engine="tensorflow")
     s.close()  # the job is over: what is asked now must not hold up the exit
     frame = textured(32, 48, seed=2)
     out = s(frame)
     s.wait_compiled()
-    assert out.shape == frame.shape and s._compiled == set()
+    assert out.shape == frame.shape and s.engine._compiled == set()
