@@ -28,6 +28,7 @@ def _style_kwargs(a: argparse.Namespace) -> dict:
         "hub_handle": a.hub_handle,
         "jit_compile": a.jit,
         "device": a.device,
+        "engine": a.engine,
     }
 
 
@@ -64,13 +65,20 @@ def _add_style_args(p: argparse.ArgumentParser) -> None:
         "--jit",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="compile the per-frame call with XLA (default: on for video and webcam, where "
-        "the frame size is fixed, and on any GPU; off for still images)",
+        help="tensorflow engine: compile the per-frame call with XLA (default: on for video "
+        "and webcam, where the frame size is fixed, and on any GPU; off for still images)",
     )
     p.add_argument(
         "--device",
         default="auto",
         help="auto (a GPU when TensorFlow sees one, else the CPU), cpu, gpu or gpu:N",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("auto", "openvino", "tensorflow"),
+        default="auto",
+        help="what runs the network: openvino (the CPU), tensorflow (a GPU, and --hub-handle "
+        "models); auto: tensorflow when it sees a GPU, else openvino (default: auto)",
     )
 
 

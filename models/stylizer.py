@@ -160,6 +160,10 @@ class Stylizer:
         """The engine that runs the networks, for reports and --json."""
         return self.engine.describe()
 
+    def summary(self) -> dict[str, Any]:
+        """For reports and --json: which engine ran."""
+        return {"engine": self.engine.describe()}
+
     @property
     def traces(self) -> Counter[str]:
         """Per purpose, how often a per-frame function was traced or compiled (tests)."""

@@ -48,7 +48,7 @@ import cv2
 import numpy as np
 
 from realtime.flow import Motion, MotionEstimator, warp
-from realtime.frame import ForwardsControls, close_processor, warm_up_processor
+from realtime.frame import ForwardsControls, close_processor, processor_summary, warm_up_processor
 from realtime.temporal import blend, contrast_keeping_blend
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels, end exclusive
@@ -291,6 +291,7 @@ class ChangeDrivenProcessor(ForwardsControls):
     def summary(self) -> dict[str, Any]:
         """For reports: the stylizer's work as a share of a full frame's, now and on average."""
         return {
+            **processor_summary(self._inner),
             "full_frames": self.full_frames,
             "region_frames": self.region_frames,
             "cuts": self.cuts,

@@ -29,7 +29,13 @@ import cv2
 import numpy as np
 
 from realtime.flow import Motion, MotionEstimator, resize_long_side, to_gray, warp
-from realtime.frame import ForwardsControls, FrameProcessor, close_processor, frames_in_flight
+from realtime.frame import (
+    ForwardsControls,
+    FrameProcessor,
+    close_processor,
+    frames_in_flight,
+    processor_summary,
+)
 
 
 def _box(x: np.ndarray, radius: int) -> np.ndarray:
@@ -212,7 +218,7 @@ class TemporalProcessor(ForwardsControls):
         close_processor(self._inner)
 
     def summary(self) -> dict:
-        return {"keyframes": self.keyframes, "cuts": self.cuts}
+        return {**processor_summary(self._inner), "keyframes": self.keyframes, "cuts": self.cuts}
 
     @property
     def propagates(self) -> bool:

@@ -13,7 +13,9 @@ def test_models_fetch_then_info_reports_cache_and_verified_hashes(capsys, magent
     assert stylize_video.main(["models", "info", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     by_name = {m["name"]: m for m in info["models"]}
-    assert by_name["magenta"]["converted"] and by_name["presets"]["converted"]
+    assert info["engine"] == "openvino"  # no GPU here
+    assert by_name["presets"]["converted"] and by_name["presets"]["formats"]["openvino"]
+    assert by_name["presets"]["path"].endswith("-openvino-v1")
     assert by_name["magenta"]["path"].startswith(info["cache_dir"])
     sources = by_name["magenta"]["sources"]
     assert [s["source"].split()[-1] for s in sources] == [

@@ -119,6 +119,7 @@ def stylize_images(
     hub_handle: str | None = None,
     jit_compile: bool | None = None,
     device: str | None = None,
+    engine: str = "auto",
 ) -> int:
     """Stylize each input image with the first style (blends allowed) and write results.
     Returns the exit code."""
@@ -149,6 +150,7 @@ def stylize_images(
         hub_handle=hub_handle,
         jit_compile=jit_compile,
         fixed_shape=False,
+        engine=engine,
         device=device,
     )
     style_preview = None
@@ -204,7 +206,8 @@ def stylize_images(
             json.dumps(
                 {
                     "style": spec.name,
-                    "device": stylizer.plan.device,
+                    "device": stylizer.describe()["device"],
+                    "engine": stylizer.describe(),
                     "images": results,
                     "skipped": [str(p) for p in skipped],
                 },

