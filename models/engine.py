@@ -154,30 +154,3 @@ def choose_engine(
     if dev == "cpu":
         return OPENVINO
     return TENSORFLOW if gpu_present() and tf_sees_gpu() else OPENVINO
-
-
-def open_engine(
-    requested: str | None = AUTO,
-    *,
-    device: str | None = None,
-    hub_handle: str | None = None,
-    jit_compile: bool | None = None,
-    fixed_shape: bool = True,
-    threads: int | None = None,
-) -> Engine:
-    """The engine `choose_engine` picks, ready to load models. `threads` caps the CPU
-    threads a frame uses (Ray workers sharing a machine); None: all cores."""
-    name = choose_engine(requested, device=device, hub_handle=hub_handle)
-    if name == OPENVINO:
-        from models.engine_openvino import OpenVINOEngine
-
-        return OpenVINOEngine(threads=threads)
-    from models.engine_tensorflow import TensorFlowEngine
-
-    return TensorFlowEngine(
-        device=device,
-        hub_handle=hub_handle,
-        jit_compile=jit_compile,
-        fixed_shape=fixed_shape,
-        threads=threads,
-    )

@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from models.engine import AUTO, Engine, open_engine
+from models.engine import AUTO, OPENVINO, Engine, choose_engine
 from models.errors import UserError
 from models.kinds import BOTTLENECK, PIXELS, ModelKind
 from models.style_bank import StyleBank, preprocess_style  # noqa: F401  (re-exported)
@@ -331,6 +331,33 @@ class Stylizer:
                 rgb = preserve_colors(image[y0:y1, x0:x1], rgb)
             outs.append(rgb)
         return outs
+
+
+def open_engine(
+    requested: str | None = AUTO,
+    *,
+    device: str | None = None,
+    hub_handle: str | None = None,
+    jit_compile: bool | None = None,
+    fixed_shape: bool = True,
+    threads: int | None = None,
+) -> Engine:
+    """The engine `choose_engine` picks, ready to load models. `threads` caps the CPU
+    threads a frame uses (Ray workers sharing a machine); None: all cores."""
+    name = choose_engine(requested, device=device, hub_handle=hub_handle)
+    if name == OPENVINO:
+        from models.engine_openvino import OpenVINOEngine
+
+        return OpenVINOEngine(threads=threads)
+    from models.engine_tensorflow import TensorFlowEngine
+
+    return TensorFlowEngine(
+        device=device,
+        hub_handle=hub_handle,
+        jit_compile=jit_compile,
+        fixed_shape=fixed_shape,
+        threads=threads,
+    )
 
 
 def preserve_colors(original: np.ndarray, stylized: np.ndarray) -> np.ndarray:

@@ -42,9 +42,9 @@ def check_size(size: int | None) -> None:
 
 
 def build_stylizer(styles: Sequence[str] = (DEFAULT_STYLE,), **options: Any) -> FrameProcessor:
-    """The real stylizer (imports TensorFlow; only the command path calls this). `options`
+    """The real stylizer (loads a network; only the command path calls this). `options`
     are models.stylizer.Stylizer's (strength, preserve_color, hub_handle, jit_compile,
-    device)."""
+    device, engine, threads)."""
     from models.stylizer import load_stylizer
 
     return load_stylizer(list(styles), **options)

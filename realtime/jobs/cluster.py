@@ -6,7 +6,7 @@ as the scan goes (realtime/segments.py: at scene cuts, else every `segment_secon
 frame-exact, each starting `warmup` frames early), puts each input file's bytes into
 Ray's object store once, and hands each segment to the next free actor of a pool as soon
 as it is planned. Each
-actor loads the stylizer once (intra-op threads set so N actors do not oversubscribe the
+actor loads the stylizer once (its CPU threads capped so N actors do not oversubscribe the
 cores), keeps a local copy of each input it was sent, converts its segment with the
 single-process job (realtime.jobs.video.convert_video with exact bounds, warm-up frames
 and no audio) and returns the encoded bytes: no shared filesystem is needed. The driver
@@ -96,8 +96,9 @@ class Worker:
         self._inputs: dict[str, str] = {}
         # named for this process: a later worker on the node removes it if this one is killed
         self._tmp = str(private_temp_dir(WORKER_PREFIX))
-        if factory is None and threads:
-            # before TensorFlow runs anything in this process: N workers share the cores
+        if factory is None and threads and method == "optimize":
+            # VGG runs on TensorFlow: set its threads before it runs anything in this
+            # process, so N workers share the cores (the stylizer takes `threads` itself)
             from models.tf_runtime import import_tensorflow
 
             tf = import_tensorflow()
@@ -113,7 +114,7 @@ class Worker:
         else:
             from realtime.jobs.assembly import build_stylizer
 
-            self.processor = build_stylizer(**options.get("style", {}))
+            self.processor = build_stylizer(**options.get("style", {}), threads=threads or None)
         self.load_seconds = time.monotonic() - t0
 
     def _load_optimizer(self, factory) -> None:
