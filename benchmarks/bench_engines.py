@@ -185,10 +185,10 @@ def main() -> None:
     ap.add_argument("--no-transformer", action="store_true")
     a = ap.parse_args()
     sizes = [tuple(int(v) for v in s.split("x")) for s in a.sizes.split(",")]
+    if a.photos:  # first: a child forked from a process holding TensorFlow counts its pages
+        photo_table(a.photos)
     if not a.no_transformer:
         transformer_table(sizes, a.repeat)
-    if a.photos:
-        photo_table(a.photos)
 
 
 if __name__ == "__main__":
