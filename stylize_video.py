@@ -85,8 +85,10 @@ def _add_style_args(p: argparse.ArgumentParser) -> None:
 # Live commands default to the settings bench_temporal.py measured for live use on a
 # 2-core CPU; files default to stylizing every frame at full size.
 # Measured in benchmarks/bench_live.py: with keyframes stylized in the background, 2 keeps
-# the stylizer busy (a new keyframe as soon as the last one lands).
-LIVE_TEMPORAL = {"temporal": 0.7, "keyframe_every": 2, "internal_size": 320}
+# the stylizer busy (a new keyframe as soon as the last one lands). Working size 480 px on
+# the OpenVINO engine: 28-30 fps shown at 640x480 with 10.6 keyframes a second (320 px:
+# 14.8; the full frame: 7.9-8.7, too few to follow fast motion on a busy 2-core machine).
+LIVE_TEMPORAL = {"temporal": 0.7, "keyframe_every": 2, "internal_size": 480}
 
 
 def _add_temporal_args(p: argparse.ArgumentParser, *, live: bool) -> None:
