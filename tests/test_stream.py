@@ -250,6 +250,28 @@ def test_run_stream_pushes_a_file_with_its_audio_to_hls(tmp_path):
     assert audio is not None and audio.duration > 1.0
 
 
+@pytest.mark.parametrize(("video", "audio", "duration"), [(14.0, 14.0, 1.5), (2.0, 1.0, None)])
+def test_hls_ends_with_every_frame_and_the_end_tag(tmp_path, capsys, video, audio, duration):
+    """Stopped by --duration while the source's audio goes on (longer than the sink's
+    10 s wait for ffmpeg), or at the source's end with audio shorter than the video:
+    every pushed frame is in the segments and the playlist ends (#EXT-X-ENDLIST), so
+    players do not wait for more."""
+    import json
+
+    from realtime.jobs.stream import run_stream
+
+    clip = make_clip(tmp_path / "clip.mp4", size=(96, 64), fps=12.5, seconds=video,
+                     audio_seconds=audio)  # fmt: skip
+    playlist = tmp_path / "out" / "live.m3u8"
+    capsys.readouterr()
+    run_stream(source=str(clip), to=str(playlist), processor=TintStylizer(), as_json=True,
+               max_seconds=duration)  # fmt: skip
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["last_error"] is None  # ffmpeg ended by itself, not killed
+    assert playlist.read_text().rstrip().endswith("#EXT-X-ENDLIST")
+    assert stream_times(playlist).count == summary["pushed"] >= 12
+
+
 def test_run_stream_refuses_bad_requests_before_starting(tmp_path):
     from realtime.jobs.stream import run_stream
 

@@ -23,6 +23,7 @@ import contextlib
 import logging
 import os
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -179,6 +180,11 @@ class FfmpegPushSink(Sink):
         cmd += ["-maxrate", f"{self.bitrate_k}k", "-bufsize", f"{2 * self.bitrate_k}k"]
         if has_audio:
             cmd += ["-c:a", "aac", "-b:a", "128k", "-ar", "44100", "-ac", "2"]
+            # End with the video: the audio was read in real time to its end, so a stream
+            # stopped early (--duration) waited for it and was killed unfinished (no
+            # #EXT-X-ENDLIST, the last segment lost). Silence pads audio shorter than the
+            # video, which -shortest would otherwise cut.
+            cmd += ["-af", "apad", "-shortest"]
         t = self.target
         if t.kind == "hls":
             p = Path(t.url)
@@ -358,8 +364,13 @@ class FfmpegPushSink(Sink):
         try:
             proc.wait(timeout=self.stall_timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            # ffmpeg finishes its output on SIGINT (HLS: the last segment, the end tag)
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         if self._stderr_thread is not None:
             self._stderr_thread.join(timeout=5)
         proc.stderr.close()
