@@ -32,20 +32,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from bench_stylizer import median_ms  # noqa: E402  (the benchmarks' one timer)
 
 STYLE = ROOT.parent / "shared" / "data" / "style" / "composition_vii.jpg"
 PHOTO = ROOT / "samples" / "portrait.jpg"
-
-
-def median_ms(fn, repeat: int) -> float:
-    fn()
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
 
 
 def networks() -> list[tuple[str, object, np.ndarray, object]]:

@@ -18,9 +18,7 @@ The bar for offering int8 (`--precision int8`): >= 1.3x faster, with fidelity wi
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from functools import partial
 from pathlib import Path
 
@@ -29,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from bench_stylizer import median_ms  # noqa: E402  (the benchmarks' one timer)
 
 DATA = ROOT.parent / "shared" / "data"
 SIZE = (360, 640)
@@ -65,16 +64,6 @@ def calibration() -> list[np.ndarray]:
 def held_out() -> list[np.ndarray]:
     clips = sorted((DATA / "video").glob("*")) if DATA.is_dir() else [ROOT / "samples/clip.mp4"]
     return [to_input(x) for clip in clips for x in frames_of(clip, 6, skip=30)]
-
-
-def median_ms(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
 
 
 def main() -> None:
