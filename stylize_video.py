@@ -19,17 +19,19 @@ __version__ = "0.1.0"
 PROG = "stylize-video"
 
 
-def _style_kwargs(a: argparse.Namespace) -> dict:
-    """The stylizer options every stylizing command passes on, as plain values."""
-    return {
-        "styles": a.style or [DEFAULT_STYLE],
-        "strength": a.strength,
-        "preserve_color": a.preserve_color,
-        "hub_handle": a.hub_handle,
-        "jit_compile": a.jit,
-        "device": a.device,
-        "engine": a.engine,
-    }
+def _style_options(a: argparse.Namespace):  # -> realtime.jobs.settings.StyleOptions
+    """The stylizer options every stylizing command passes on, validated."""
+    from realtime.jobs.settings import StyleOptions
+
+    return StyleOptions(
+        styles=tuple(a.style or [DEFAULT_STYLE]),
+        strength=a.strength,
+        preserve_color=a.preserve_color,
+        hub_handle=a.hub_handle,
+        jit_compile=a.jit,
+        device=a.device,
+        engine=a.engine,
+    )
 
 
 def _add_style_args(p: argparse.ArgumentParser) -> None:
@@ -138,25 +140,32 @@ def _add_temporal_args(p: argparse.ArgumentParser, *, live: bool) -> None:
     )
 
 
-def _temporal_settings(a: argparse.Namespace) -> dict | None:
-    """Plain values for realtime.temporal.make_temporal_processor; None = per-frame.
-    Live commands stylize due keyframes in the background (frames keep coming); files
-    keep every decision in frame order."""
-    if a.changed:  # every frame at the frame size: --keyframe-every/--internal-size do not apply
-        return {"changed": True, "temporal": a.temporal, "background": a.command != "video"}
-    every = a.keyframe_every or 1
-    internal = a.internal_size or None
-    if not a.temporal and every == 1 and internal is None:
-        return None
-    settings = {
-        "temporal": a.temporal,
-        "keyframe_every": every,
-        "adaptive": every > 1 and not a.no_adaptive,
-        "internal_size": internal,
-    }
-    if a.command != "video" and every > 1:
-        settings["background"] = True
-    return settings
+def _temporal_options(a: argparse.Namespace):  # -> realtime.jobs.settings.Temporal
+    """Validated temporal or change-driven settings; None = every frame stylized as is."""
+    from realtime.jobs.settings import temporal_options
+
+    return temporal_options(
+        temporal=a.temporal,
+        keyframe_every=a.keyframe_every,
+        internal_size=a.internal_size,
+        no_adaptive=a.no_adaptive,
+        changed=a.changed,
+        live=a.command != "video",
+    )
+
+
+def _live_source(a: argparse.Namespace, spec: str, loop: bool = False):
+    from realtime.jobs.settings import LiveSourceOptions
+
+    return LiveSourceOptions(
+        spec=spec, width=a.width, height=a.height, fps=a.fps, size=a.size, loop=loop
+    )
+
+
+def _limits(a: argparse.Namespace):
+    from realtime.jobs.settings import Limits
+
+    return Limits(max_seconds=a.duration, max_frames=a.frames)
 
 
 def _add_optimize_args(p: argparse.ArgumentParser, video: bool) -> None:
@@ -215,36 +224,47 @@ def _add_optimize_args(p: argparse.ArgumentParser, video: bool) -> None:
     )
 
 
-def _optimize_settings(a: argparse.Namespace) -> dict:
-    """Plain values for models.optimize.OptimizeSettings (None = its default)."""
-    return {
+def _optimize_options(a: argparse.Namespace):  # -> realtime.jobs.settings.OptimizeOptions
+    """--method optimize's painting, VGG settings and (video) keyframes, validated."""
+    from models.errors import UserError
+    from models.optimize import make_settings
+    from realtime.jobs.settings import OptimizeOptions
+
+    if len(a.style or []) != 1:
+        raise UserError("--method optimize takes exactly one --style IMAGE (a painting)")
+    video = a.command == "video"
+    settings = {
         "iterations": a.iterations,
         "method": a.optimizer,
         "init": a.init,
         "content_weight": a.content_weight,
         "style_weight": a.style_weight,
         "tv_weight": a.tv_weight,
-        "temporal_weight": getattr(a, "temporal_weight", None),
+        "temporal_weight": a.temporal_weight if video else None,
         "content_layers": a.content_layers,
         "style_layers": a.style_layers,
         "style_scale": a.style_scale,
         "tol": a.tol,
     }
+    return OptimizeOptions(
+        style=a.style[0],
+        settings=make_settings(settings),
+        keyframe_every=a.keyframe_every if video else None,
+        adaptive=not a.no_adaptive if video else True,
+        fill=a.fill if video else None,
+    )
 
 
 def _run_image(a: argparse.Namespace) -> int:
     if a.method == "optimize":
         from realtime.jobs.image import optimize_images
 
-        if len(a.style or []) != 1:
-            from models.errors import UserError
-
-            raise UserError("--method optimize takes exactly one --style IMAGE (a painting)")
+        opt = _optimize_options(a)
         return optimize_images(
             a.inputs,
             a.output,
-            a.style[0],
-            settings=_optimize_settings(a),
+            opt.style,
+            settings=opt.settings,
             size=a.size,
             plot=a.plot,
             grid=a.grid,
@@ -258,7 +278,7 @@ def _run_image(a: argparse.Namespace) -> int:
         size=a.size,
         grid=a.grid,
         as_json=a.json,
-        **_style_kwargs(a),
+        style=_style_options(a),
     )
 
 
@@ -423,73 +443,51 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_evaluate)
 
 
-def _run_video_cluster(a: argparse.Namespace) -> int:
-    from realtime.jobs.cluster import run_cluster
+def _clip_options(a: argparse.Namespace, size: int | None):
+    from realtime.jobs.settings import ClipOptions
 
-    common = {"start": a.start, "end": a.end, "crf": a.crf}
-    if a.method == "optimize":
-        if len(a.style or []) != 1:
-            from models.errors import UserError
-
-            raise UserError("--method optimize takes exactly one --style IMAGE (a painting)")
-        options = {
-            **common,
-            "style": a.style[0],
-            "settings": _optimize_settings(a),
-            "keyframes": {"every": a.keyframe_every, "adaptive": not a.no_adaptive, "fill": a.fill},
-            "size": a.size or 256,
-        }
-    else:
-        options = {
-            **common,
-            "style": _style_kwargs(a),
-            "size": a.size,
-            "temporal": _temporal_settings(a),
-        }
-    return run_cluster(
-        a.input,
-        a.output,
-        method=a.method,
-        options=options,
-        workers=a.workers,
-        ray_address=a.ray_address,
-        # optimize resumes by default (as without Ray); the fast path on --resume
-        resume=a.resume or (a.method == "optimize" and not a.no_resume),
-        segment_seconds=a.segment_seconds,
-        keep_work=a.keep_work,
-        as_json=a.json,
-    )
+    return ClipOptions(start=a.start, end=a.end, size=size, fps=a.fps, crf=a.crf)
 
 
 def _run_video(a: argparse.Namespace) -> int:
-    if a.workers is not None or a.ray_address:
-        return _run_video_cluster(a)
-    if a.resume:
-        from models.errors import UserError
+    from models.errors import UserError
+    from realtime.jobs.settings import ClusterOptions, FastJob, OptimizeJob
 
-        raise UserError("--resume continues a --workers/--ray-address job; give one of those")
+    # every option is checked here, before anything is written or any model loads
+    clip = _clip_options(a, a.size or 256 if a.method == "optimize" else a.size)
     if a.method == "optimize":
+        job: FastJob | OptimizeJob = OptimizeJob(_optimize_options(a), clip)
+    else:
+        job = FastJob(_style_options(a), _temporal_options(a), clip)
+    cluster = ClusterOptions(
+        workers=a.workers,
+        ray_address=a.ray_address,
+        segment_seconds=a.segment_seconds,
+        # optimize resumes by default (as without Ray); the fast path on --resume
+        resume=a.resume or (a.method == "optimize" and not a.no_resume),
+        keep_work=a.keep_work,
+    )
+    if a.workers is not None or a.ray_address:
+        from realtime.jobs.cluster import run_cluster
+
+        return run_cluster(a.input, a.output, job=job, cluster=cluster, as_json=a.json)
+    if a.resume:
+        raise UserError("--resume continues a --workers/--ray-address job; give one of those")
+    if isinstance(job, OptimizeJob):
         from realtime.jobs.video import optimize_video
 
-        if len(a.style or []) != 1:
-            from models.errors import UserError
-
-            raise UserError("--method optimize takes exactly one --style IMAGE (a painting)")
+        opt = job.optimize
         return optimize_video(
             a.input,
             a.output,
-            style=a.style[0],
-            settings=_optimize_settings(a),
-            keyframes={
-                "every": a.keyframe_every,
-                "adaptive": not a.no_adaptive,
-                "fill": a.fill,
-            },
-            start=a.start,
-            end=a.end,
-            size=a.size or 256,
-            fps=a.fps,
-            crf=a.crf,
+            style=opt.style,
+            settings=opt.settings,
+            keyframes=opt.keyframes(),
+            start=clip.start,
+            end=clip.end,
+            size=clip.size,
+            fps=clip.fps,
+            crf=clip.crf,
             work_dir=a.work_dir,
             resume=not a.no_resume,
             keep_work=a.keep_work,
@@ -502,13 +500,9 @@ def _run_video(a: argparse.Namespace) -> int:
     return convert_video(
         a.input,
         a.output,
-        style=_style_kwargs(a),
-        start=a.start,
-        end=a.end,
-        size=a.size,
-        fps=a.fps,
-        crf=a.crf,
-        temporal=_temporal_settings(a),
+        style=job.style,
+        clip=clip,
+        temporal=job.temporal,
         as_json=a.json,
         overwrite=a.overwrite,
     )
@@ -582,21 +576,15 @@ def _run_webcam(a: argparse.Namespace) -> int:
     from realtime.jobs.webcam import run_webcam
 
     return run_webcam(
-        camera=a.camera,
-        source=a.source,
-        style=_style_kwargs(a),
-        width=a.width,
-        height=a.height,
-        fps=a.fps,
-        size=a.size,
+        source=_live_source(a, a.source if a.source is not None else a.camera),
+        style=_style_options(a),
+        temporal=_temporal_options(a),
+        limits=_limits(a),
         mirror=a.mirror,
         headless=a.headless,
         fullscreen=a.fullscreen,
         record=a.output,
         snapshot_dir=a.snapshot_dir,
-        max_seconds=a.duration,
-        max_frames=a.frames,
-        temporal=_temporal_settings(a),
         as_json=a.json,
     )
 
@@ -647,24 +635,21 @@ def _add_live_source_args(p: argparse.ArgumentParser) -> None:
 
 def _run_serve(a: argparse.Namespace) -> int:
     from realtime.jobs.serve import run_serve
+    from realtime.jobs.settings import ServeOptions
 
     return run_serve(
-        source=a.source,
-        style=_style_kwargs(a),
-        host=a.host,
-        port=a.port,
-        token=a.token,
-        max_viewers=a.max_viewers,
-        max_upload_mb=a.max_upload_mb,
-        quality=a.quality,
-        width=a.width,
-        height=a.height,
-        fps=a.fps,
-        size=a.size,
-        max_seconds=a.duration,
-        max_frames=a.frames,
-        loop=a.loop,
-        temporal=_temporal_settings(a),
+        source=_live_source(a, a.source, loop=a.loop),
+        style=_style_options(a),
+        temporal=_temporal_options(a),
+        limits=_limits(a),
+        server=ServeOptions(
+            host=a.host,
+            port=a.port,
+            token=a.token,
+            max_viewers=a.max_viewers,
+            max_upload_mb=a.max_upload_mb,
+            quality=a.quality,
+        ),
         as_json=a.json,
     )
 
@@ -707,24 +692,22 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_stream(a: argparse.Namespace) -> int:
+    from realtime.jobs.settings import PushOptions
     from realtime.jobs.stream import run_stream
 
     return run_stream(
-        source=a.source,
+        source=_live_source(a, a.source),
         to=a.to,
         virtual_cam=a.virtual_cam,
-        style=_style_kwargs(a),
-        width=a.width,
-        height=a.height,
-        fps=a.fps,
-        size=a.size,
-        out_fps=a.out_fps,
-        bitrate_k=a.bitrate,
-        gop_seconds=a.gop,
-        hls_list_size=a.hls_list_size,
-        max_seconds=a.duration,
-        max_frames=a.frames,
-        temporal=_temporal_settings(a),
+        style=_style_options(a),
+        temporal=_temporal_options(a),
+        limits=_limits(a),
+        push=PushOptions(
+            bitrate_k=a.bitrate,
+            gop_seconds=a.gop,
+            out_fps=a.out_fps,
+            hls_list_size=a.hls_list_size,
+        ),
         as_json=a.json,
     )
 

@@ -77,13 +77,14 @@ def cli(args: list[str]) -> tuple[float, dict]:
     return wall, json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def segment_costs(clip: Path, temporal: dict | None) -> dict[str, float]:
+def segment_costs(clip: Path, temporal: object) -> dict[str, float]:
     """Per-frame stylize time and one segment's fixed cost, with the real stylizer."""
     from realtime.jobs.assembly import build_stylizer
+    from realtime.jobs.settings import ClipOptions, StyleOptions
     from realtime.jobs.video import convert_video
     from realtime.segments import plan_segments, scan_frames
 
-    proc = build_stylizer(["preset:7"], jit_compile=False)
+    proc = build_stylizer(StyleOptions(("preset:7",), jit_compile=False))
     scan = scan_frames(clip)
     with tempfile.TemporaryDirectory() as tmp:
         out = str(Path(tmp) / "seg.mp4")
@@ -95,8 +96,7 @@ def segment_costs(clip: Path, temporal: dict | None) -> dict[str, float]:
                 str(clip),
                 out,
                 processor=proc,
-                start=seg.start,
-                end=seg.end,
+                clip=ClipOptions(start=seg.start, end=seg.end),
                 warmup_frames=warmup,
                 exact_bounds=True,
                 audio=False,
@@ -201,7 +201,9 @@ def main() -> None:
                     f"load {wk['load_seconds']} s, retries {wk['retries']}"
                 )
         js2 = runs[2][1]
-        temporal = {"temporal": a.temporal, "keyframe_every": 1} if a.temporal else None
+        from realtime.jobs.settings import TemporalOptions
+
+        temporal = TemporalOptions(temporal=a.temporal) if a.temporal else None
         from realtime.jobs.cluster import WARMUP_FRAMES
 
         warmup = WARMUP_FRAMES if a.temporal else 0

@@ -91,10 +91,10 @@ def shown_frames(seconds: float, stylizer, source: str, flags: list[str]) -> tup
     from realtime.jobs.assembly import wrap_processor
     from realtime.pipeline import Pipeline
     from realtime.sources import open_live_source
-    from stylize_video import _temporal_settings, build_parser
+    from stylize_video import _temporal_options, build_parser
 
     # The webcam command's own settings, parsed as it parses them.
-    live = _temporal_settings(build_parser().parse_args(["webcam", *flags]))
+    live = _temporal_options(build_parser().parse_args(["webcam", *flags]))
     process = wrap_processor(stylizer, live)
     src_frames, out_frames = [], []
 

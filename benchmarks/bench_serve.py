@@ -131,6 +131,7 @@ def get_status(base: str) -> dict:
 def phase(processor, args, viewers: int) -> dict:
     """One run_serve; returns steady-state figures measured over `args.duration`."""
     from realtime.jobs.serve import run_serve
+    from realtime.jobs.settings import LiveSourceOptions, ServeOptions
 
     w, h = (int(v) for v in args.size.split("x"))
     result: dict = {"viewers": viewers}
@@ -185,17 +186,16 @@ def phase(processor, args, viewers: int) -> dict:
 
     with contextlib.redirect_stdout(io.StringIO()):
         run_serve(
-            source="testpattern",
+            source=LiveSourceOptions("testpattern", width=w, height=h, fps=args.fps),
             processor=processor,
-            port=0,
-            width=w,
-            height=h,
-            fps=args.fps,
-            max_viewers=viewers + 8,
-            quality=args.quality,
+            server=ServeOptions(
+                port=0,
+                max_viewers=viewers + 8,
+                quality=args.quality,
+                stall_timeout=args.stall_timeout,
+            ),
             on_ready=orchestrate,
             as_json=True,
-            stall_timeout=args.stall_timeout,
         )
     if "error" in result:
         raise RuntimeError(result["error"])

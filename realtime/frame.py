@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -23,55 +23,82 @@ class Frame:
 class FrameProcessor(Protocol):
     """What the pipeline calls per frame: RGB uint8 HxWx3 in, RGB uint8 HxWx3 out.
 
-    Optional: ``max_in_flight`` (how many frames it may work on at once from several
-    threads; 1 when absent, since a processor with state between frames must see them one
-    by one and in order), ``stages()`` (a stateless first stage that may overlap and a
-    second that sees the frames in order; see ``processor_stages``), ``close()`` (wait
-    for its own background work) and ``summary()`` (its own figures for reports)."""
+    A processor may also offer what the protocols below declare; the helpers under
+    them call it when it does (a plain function is a processor too)."""
 
     def __call__(self, image: np.ndarray) -> np.ndarray: ...
 
 
+@runtime_checkable
+class Summarizes(Protocol):
+    """Its own figures for reports (keyframes, changed share)."""
+
+    def summary(self) -> Mapping[str, Any]: ...
+
+
+@runtime_checkable
+class Concurrent(Protocol):
+    """How many frames it may work on at once from several threads. A processor that
+    does not say is called for one frame after another: state between frames needs that."""
+
+    max_in_flight: int
+
+
+@runtime_checkable
+class Staged(Protocol):
+    """A stateless first stage that may overlap and a second that sees frames in order."""
+
+    def stages(self) -> tuple[Callable, Callable] | None: ...
+
+
+@runtime_checkable
+class Closable(Protocol):
+    """Background work of its own to wait for at the end."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class WarmsUp(Protocol):
+    """Prepares what its first frames need (the stylizer traces its functions, most of
+    a second each) before a live source starts delivering frames that would wait."""
+
+    def warm_up(self) -> None: ...
+
+
 def processor_summary(processor: object) -> dict:
-    """A processor's own figures for reports (``summary()``, optional: keyframes, changed
-    share); {} when it has none."""
-    summary = getattr(processor, "summary", None)
-    return dict(summary()) if summary is not None else {}
+    """A processor's own figures for reports; {} when it has none."""
+    return dict(processor.summary()) if isinstance(processor, Summarizes) else {}
 
 
 def frames_in_flight(processor: object) -> int:
     """The processor's declared ``max_in_flight`` (1 when it declares none)."""
-    return max(1, int(getattr(processor, "max_in_flight", 1)))
+    return max(1, int(processor.max_in_flight)) if isinstance(processor, Concurrent) else 1
 
 
 def processor_stages(processor: object) -> tuple[Callable, Callable] | None:
-    """``(first, second)`` from a processor's optional ``stages()``: ``second(image,
+    """``(first, second)`` from a processor's ``stages()``: ``second(image,
     first(image))`` is its output; ``first`` keeps no state, so several frames may be in it
     at once, and ``second`` must be called for one frame after another in order. None:
     the processor runs as one call."""
-    stages = getattr(processor, "stages", None)
-    return stages() if stages is not None else None
+    return processor.stages() if isinstance(processor, Staged) else None
 
 
 def close_processor(processor: object) -> None:
-    """Wait for a processor's own background work, if it has any: ``close()`` is optional
-    on a FrameProcessor (realtime.temporal's background keyframes have it), and wrappers
-    pass it on."""
-    close = getattr(processor, "close", None)
-    if close is not None:
-        close()
+    """Wait for a processor's own background work, if it has any (realtime.temporal's
+    background keyframes); wrappers pass it on."""
+    if isinstance(processor, Closable):
+        processor.close()
 
 
-def warm_up_processor(processor: object, **options: Any) -> None:
-    """Let a processor prepare what its first frames need (``warm_up()``, optional: the
-    stylizer traces its functions, most of a second each), before a live source starts
-    delivering frames that would otherwise wait for it."""
-    warm_up = getattr(processor, "warm_up", None)
-    if warm_up is not None:
-        warm_up(**options)
+def warm_up_processor(processor: object) -> None:
+    """Let a processor prepare what its first frames need, if it declares ``warm_up``."""
+    if isinstance(processor, WarmsUp):
+        processor.warm_up()
 
 
-class ControllableStylizer(FrameProcessor, Protocol):
+@runtime_checkable
+class ControllableStylizer(Protocol):
     """A FrameProcessor whose style, strength and colour mode can change between frames
     (the webcam keys and the browser controls drive these)."""
 
@@ -79,6 +106,18 @@ class ControllableStylizer(FrameProcessor, Protocol):
     style_index: int
     strength: float
     preserve_color: bool
+
+    def __call__(self, image: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class StyleBank(ControllableStylizer, Protocol):
+    """A controllable stylizer that says what each style is (models.styles.StyleSpec:
+    preset or painting) and takes new styles (uploads)."""
+
+    specs: Sequence[Any]
+
+    def add_style(self, spec: str) -> int: ...
 
 
 class ForwardsControls:
@@ -90,6 +129,7 @@ class ForwardsControls:
 
     def __getattr__(self, name: str):
         if name in ForwardsControls.CONTROLS:
+            # a wrapper is as controllable as what it wraps: AttributeError when not
             return getattr(self._inner, name)
         raise AttributeError(name)
 
@@ -105,4 +145,7 @@ class ForwardsControls:
 
     def controls(self) -> tuple:
         """Style, strength and colour mode now: a change means a fresh full frame."""
-        return tuple(getattr(self._inner, n, None) for n in ForwardsControls.CONTROLS[:3])
+        inner = self._inner
+        if not isinstance(inner, ControllableStylizer):
+            return (None, None, None)
+        return (inner.style_index, inner.strength, inner.preserve_color)

@@ -12,13 +12,21 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from models.errors import UserError
-from realtime.frame import FrameProcessor, close_processor
+from realtime.frame import (
+    ControllableStylizer,
+    FrameProcessor,
+    StyleBank,
+    close_processor,
+    warm_up_processor,
+)
+from realtime.sources.base import Source
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +51,13 @@ def make_thumbnail(rgb: np.ndarray, size: int = THUMB_SIZE) -> bytes:
     return encode_jpeg(sq, 85)
 
 
-def _style_image(stylizer: Any, index: int) -> str | None:
+def _style_image(stylizer: FrameProcessor, index: int) -> str | None:
     """The file behind a single-image style spec (models.styles.StyleSpec), else None."""
-    specs = getattr(stylizer, "specs", None)
-    if specs is None or index >= len(specs):
+    if not isinstance(stylizer, StyleBank) or index >= len(stylizer.specs):
         return None
-    items = getattr(specs[index], "items", ())
-    if len(items) == 1 and getattr(items[0], "preset", None) is None:
+    spec = stylizer.specs[index]
+    items = spec.items if spec is not None else ()  # None: not known (a stand-in's)
+    if len(items) == 1 and items[0].preset is None:
         return str(items[0].source)
     return None
 
@@ -64,10 +72,7 @@ class LiveControls:
     def __init__(self, stylizer: FrameProcessor, *, max_styles: int = MAX_STYLES) -> None:
         self.stylizer = stylizer
         self.max_styles = max_styles
-        self.controllable = all(
-            hasattr(stylizer, a)
-            for a in ("style_names", "style_index", "strength", "preserve_color")
-        )
+        self.controllable = isinstance(stylizer, ControllableStylizer)
         self._lock = threading.Lock()
         self._add_lock = threading.Lock()
         self.side_by_side = False
@@ -167,7 +172,7 @@ class LiveControls:
     def add_style(self, path: str | Path) -> int:
         """Add an uploaded style image (already checked) and return its index. Slow: the
         style network runs once; call it off the event loop."""
-        if not self.controllable or not hasattr(self.stylizer, "add_style"):
+        if not isinstance(self.stylizer, StyleBank):
             raise NotControllable("this processor cannot take new styles")
         with self._add_lock:
             if len(self.style_names) >= self.max_styles:
@@ -215,34 +220,42 @@ class ControlledProcessor:
             c.set_preview(0, out)
         return out
 
+    def warm_up(self) -> None:
+        warm_up_processor(self.inner)
+
     def close(self) -> None:
         close_processor(self.inner)
 
 
-def warm_up(processor: FrameProcessor, source: Any, prepare: Any = None) -> None:
-    """Run the processor once per model kind on a blank frame of the size the source will
-    deliver, before the capture starts: XLA compiles per frame size, and a file played in
-    real time would otherwise lose its first seconds to the compile. Sources that do not
-    know their size yet (a camera before its first frame) are skipped."""
-    inner = getattr(source, "inner", source)
-    w, h = getattr(inner, "width", None), getattr(inner, "height", None)
-    if not w or not h:
+def warm_up(
+    stylizer: FrameProcessor,
+    chain: FrameProcessor,
+    source: Source,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> None:
+    """The one warm-up of a live job, before the capture starts: the chain traces what
+    its first frames call (``warm_up()``), then the bare stylizer runs once per model kind
+    on a blank frame of the size the source will deliver: XLA compiles per frame size,
+    and a file played in real time would otherwise lose its first seconds to the
+    compile. Sources that do not know their size yet (a camera before its first frame)
+    skip the second part."""
+    warm_up_processor(chain)
+    if not source.width or not source.height:
         return
-    blank = np.zeros((int(h), int(w), 3), np.uint8)
+    blank = np.zeros((int(source.height), int(source.width), 3), np.uint8)
     if prepare is not None:
         blank = prepare(blank)
-    specs = getattr(processor, "specs", None)
-    if not specs or not hasattr(processor, "style_index"):
-        processor(blank)
+    if not isinstance(stylizer, StyleBank) or not stylizer.specs:
+        stylizer(blank)
         return
-    keep = processor.style_index
+    keep = stylizer.style_index
     seen: set[bool] = set()
     try:
-        for i, spec in enumerate(specs):
-            kind = bool(getattr(spec, "is_preset", False))
+        for i, spec in enumerate(stylizer.specs):
+            kind = spec is not None and spec.is_preset
             if kind not in seen:
                 seen.add(kind)
-                processor.style_index = i
-                processor(blank)
+                stylizer.style_index = i
+                stylizer(blank)
     finally:
-        processor.style_index = keep
+        stylizer.style_index = keep

@@ -48,7 +48,7 @@ import cv2
 import numpy as np
 
 from realtime.flow import Motion, MotionEstimator, warp
-from realtime.frame import ForwardsControls, close_processor, processor_summary, warm_up_processor
+from realtime.frame import ForwardsControls, WarmsUp, close_processor, processor_summary
 from realtime.temporal import blend, contrast_keeping_blend
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels, end exclusive
@@ -311,7 +311,8 @@ class ChangeDrivenProcessor(ForwardsControls):
 
     def warm_up(self) -> None:
         """Trace the stylizer's functions for full frames with statistics and for regions."""
-        warm_up_processor(self._inner, with_stats=True)
+        if isinstance(self._inner, WarmsUp):  # a stand-in stylizer may have nothing to trace
+            self._inner.warm_up(with_stats=True)
 
     def close(self) -> None:
         """Wait for the stylizer's background work, then close the stylizer (the

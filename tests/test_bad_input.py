@@ -15,6 +15,7 @@ from video_clips import make_clip, stream_times
 from models.errors import UserError
 from realtime import validate
 from realtime.jobs.image import stylize_images
+from realtime.jobs.settings import StyleOptions
 from realtime.jobs.video import convert_video
 
 
@@ -61,7 +62,10 @@ def _png(path: Path, h: int = 48, w: int = 64) -> Path:
 def test_image_size_over_the_maximum_is_refused_up_front(tmp_path, fake_stylizer, size) -> None:
     with pytest.raises(UserError) as e:
         stylize_images(
-            [str(_png(tmp_path / "a.png"))], str(tmp_path / "o.png"), ["preset:1"], size=size
+            [str(_png(tmp_path / "a.png"))],
+            str(tmp_path / "o.png"),
+            StyleOptions(("preset:1",)),
+            size=size,
         )
     assert f"--size {size}" in str(e.value) and "8192" in str(e.value)
     assert fake_stylizer == []  # refused before the model was loaded
@@ -73,13 +77,16 @@ def test_image_too_big_for_this_machines_memory_names_a_size_that_fits(
     monkeypatch.setattr(validate, "physical_memory", lambda: 2 << 30)
     src = _png(tmp_path / "big.png", 2000, 3000)
     with pytest.raises(UserError) as e:
-        stylize_images([str(src)], str(tmp_path / "o.png"), ["preset:1"])
+        stylize_images([str(src)], str(tmp_path / "o.png"), StyleOptions(("preset:1",)))
     msg = str(e.value)
     assert "big.png" in msg and "2 GB" in msg and "--size" in msg and "\n" not in msg
     assert fake_stylizer == []
     fits = int(msg.rsplit("--size ", 1)[1].split()[0])
     validate.check_fits_in_memory([("big.png", 2000, 3000)], fits)  # the advice works
-    assert stylize_images([str(src)], str(tmp_path / "o.png"), ["preset:1"], size=fits) == 0
+    assert (
+        stylize_images([str(src)], str(tmp_path / "o.png"), StyleOptions(("preset:1",)), size=fits)
+        == 0
+    )
 
 
 # -- item 11: animated GIF ---------------------------------------------------------------
@@ -94,7 +101,10 @@ def _gif(path: Path) -> Path:
 
 def test_animated_gif_is_stylized_frame_by_frame_into_an_animation(tmp_path, fake_stylizer) -> None:
     out = tmp_path / "out.gif"
-    assert stylize_images([str(_gif(tmp_path / "anim.gif"))], str(out), ["preset:1"]) == 0
+    assert (
+        stylize_images([str(_gif(tmp_path / "anim.gif"))], str(out), StyleOptions(("preset:1",)))
+        == 0
+    )
     with Image.open(out) as im:
         assert im.n_frames == 3
         got, durations = [], []
@@ -111,7 +121,10 @@ def test_animated_gif_to_a_still_format_says_only_the_first_frame(
     tmp_path, fake_stylizer, capsys
 ) -> None:
     out = tmp_path / "out.jpg"
-    assert stylize_images([str(_gif(tmp_path / "anim.gif"))], str(out), ["preset:1"]) == 0
+    assert (
+        stylize_images([str(_gif(tmp_path / "anim.gif"))], str(out), StyleOptions(("preset:1",)))
+        == 0
+    )
     err = capsys.readouterr().err
     assert "anim.gif: animated (3 frames)" in err and "first frame only" in err
     assert out.exists()
@@ -122,7 +135,7 @@ def test_animated_gif_to_a_still_format_says_only_the_first_frame(
 
 def test_image_creates_a_missing_output_folder_and_says_so(tmp_path, fake_stylizer, capsys) -> None:
     out = tmp_path / "new1" / "deeper" / "o.png"
-    stylize_images([str(_png(tmp_path / "a.png"))], str(out), ["preset:1"])
+    stylize_images([str(_png(tmp_path / "a.png"))], str(out), StyleOptions(("preset:1",)))
     assert out.exists()
     assert f"created folder {out.parent}" in capsys.readouterr().err
 

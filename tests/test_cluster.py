@@ -25,6 +25,15 @@ from motion_clips import translating_clip
 from video_clips import FF, make_clip, processes_mentioning, read_frames, stream_times
 
 from models.errors import UserError
+from models.optimize import OptimizeSettings
+from realtime.jobs.settings import (
+    ClipOptions,
+    ClusterOptions,
+    FastJob,
+    OptimizeJob,
+    OptimizeOptions,
+    TemporalOptions,
+)
 from realtime.segments import (
     FrameScan,
     Planner,
@@ -137,9 +146,11 @@ def local_ray():
 
 
 def run(input, output, *, capsys, **kw) -> dict:
+    """run_cluster with ClusterOptions' fields given as keyword arguments."""
     from realtime.jobs.cluster import run_cluster
 
-    kw.setdefault("options", {})
+    fields = ("workers", "segment_seconds", "resume", "keep_work")
+    kw["cluster"] = ClusterOptions(**{k: kw.pop(k) for k in fields if k in kw})
     capsys.readouterr()
     assert run_cluster(str(input), str(output), as_json=True, **kw) == 0
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -362,15 +373,15 @@ def _seam_ratio(src: Path, out: Path, seams: list[int]) -> float:
 
 def test_seams_hold_the_temporal_filter(local_ray, tmp_path, capsys) -> None:
     src = write_frames(tmp_path / "pan.mp4", translating_clip(60, 64, 96, dx=2, dy=1))
-    options = {"temporal": {"temporal": 0.7, "keyframe_every": 1, "adaptive": False}}
+    job = FastJob(temporal=TemporalOptions(temporal=0.7))
     out = tmp_path / "out.mp4"
-    s = run(src, out, capsys=capsys, factory=Flicker(), options=options, segment_seconds=0.5)
+    s = run(src, out, capsys=capsys, factory=Flicker(), job=job, segment_seconds=0.5)
     assert s["segments"] == 4
     seams = [15, 30, 45]
     assert _seam_ratio(src, out, seams) <= 1.2
     # without the warm-up frames the seams show (what the bound above guards against)
     cold = tmp_path / "cold.mp4"
-    run(src, cold, capsys=capsys, factory=Flicker(), options=options, segment_seconds=0.5,
+    run(src, cold, capsys=capsys, factory=Flicker(), job=job, segment_seconds=0.5,
         warmup_frames=0)  # fmt: skip
     assert _seam_ratio(src, cold, seams) > 1.5
 
@@ -460,8 +471,8 @@ def test_folder_of_videos_gives_a_folder(local_ray, clip, tmp_path, capsys) -> N
 def test_optimize_spreads_shots(local_ray, tmp_path, capsys, style_png) -> None:
     src = cut_clip(tmp_path / "cut.mp4")
     out = tmp_path / "out.mp4"
-    options = {"style": str(style_png), "keyframes": {"every": 4}, "size": None}
-    s = run(src, out, capsys=capsys, method="optimize", options=options,
+    opt = OptimizeOptions(str(style_png), OptimizeSettings(), keyframe_every=4)
+    s = run(src, out, capsys=capsys, job=OptimizeJob(opt, ClipOptions()),
             factory=FakeOptimizerFactory())  # fmt: skip
     assert s["segments"] == 2  # two shots, each a warm-start chain
     assert {w["frames"] for w in s["workers"]} == {30}
@@ -488,6 +499,7 @@ def test_cli_run_leaves_no_ray_process(tmp_path) -> None:
         f"""
         import functools, sys, time
         import realtime.jobs.cluster as cluster
+        from realtime.jobs.settings import ClusterOptions
 
         class Slow:
             def __init__(self, delay):
@@ -504,9 +516,9 @@ def test_cli_run_leaves_no_ray_process(tmp_path) -> None:
             import stylize_video
             sys.exit(stylize_video.main(["video", {str(clip)!r}, "-o", sys.argv[2],
                                          "--workers", "2", "--segment-seconds", "0.5"]))
-        cluster.run_cluster({str(clip)!r}, sys.argv[2], options={{}}, workers=2,
-                            segment_seconds=0.5, factory=Slow(float(sys.argv[1])),
-                            progress=False)
+        cluster.run_cluster({str(clip)!r}, sys.argv[2],
+                            cluster=ClusterOptions(workers=2, segment_seconds=0.5),
+                            factory=Slow(float(sys.argv[1])), progress=False)
         """
     )
     env = {**os.environ, "RAY_TMPDIR": str(ray_tmp), "PYTHONPATH": str(ROOT)}

@@ -21,6 +21,7 @@ from PIL import Image
 
 from models.errors import UserError
 from realtime.frame import Frame
+from realtime.jobs.settings import Limits, LiveSourceOptions, ServeOptions
 from realtime.live_controls import ControlledProcessor, LiveControls
 from realtime.server import ServerConfig, StreamServer, check_bind, is_loopback
 from realtime.sinks.mjpeg import FrameBroadcaster
@@ -569,13 +570,10 @@ def test_run_serve_end_to_end_with_side_by_side(tmp_path):
             session.stop()
 
     rc = run_serve(
-        source="testpattern",
+        source=LiveSourceOptions("testpattern", width=80, height=60, fps=30),
         processor=TintStylizer(),
-        port=0,
-        width=80,
-        height=60,
-        fps=30,
-        max_seconds=60,
+        server=ServeOptions(port=0),
+        limits=Limits(max_seconds=60),
         on_ready=client,
         as_json=True,
     )
@@ -595,11 +593,22 @@ def test_run_serve_starts_a_file_over_when_it_ends(tmp_path, capsys):
     from realtime.jobs.serve import run_serve
 
     clip = make_clip(tmp_path / "short.mp4", size=(64, 48), fps=20, seconds=0.5)
-    rc = run_serve(source=str(clip), processor=TintStylizer(), port=0, max_frames=25, as_json=True)
+    rc = run_serve(
+        source=LiveSourceOptions(str(clip), loop=True),
+        processor=TintStylizer(),
+        server=ServeOptions(port=0),
+        limits=Limits(max_frames=25),
+        as_json=True,
+    )
     assert rc == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["passes"] >= 3 and summary["frames_total"] == 25  # 10 frames a pass
-    rc = run_serve(source=str(clip), processor=TintStylizer(), port=0, loop=False, as_json=True)
+    rc = run_serve(
+        source=LiveSourceOptions(str(clip)),
+        processor=TintStylizer(),
+        server=ServeOptions(port=0),
+        as_json=True,
+    )
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["passes"] == 1 and 0 < summary["frames_total"] <= 10
 
@@ -621,12 +630,14 @@ def test_warm_up_compiles_each_model_kind_at_the_delivered_size():
     st.specs = [parse_style("preset:1"), parse_style("preset:2"), parse_style("preset:3")]
     st.specs[1] = SimpleNamespace(is_preset=False)  # an image style: the other network
     st.style_index = 2
-    source = SimpleNamespace(inner=SimpleNamespace(width=640, height=360))
-    warm_up(st, source, lambda im: im[::2, ::2])
+    source = SimpleNamespace(width=640, height=360)
+    warm_up(st, st, source, lambda im: im[::2, ::2])
     assert calls == [(0, (180, 320, 3)), (1, (180, 320, 3))]
     assert st.style_index == 2  # as the user chose
     calls.clear()
-    warm_up(st, SimpleNamespace(), None)  # a camera before its first frame: nothing to do
+    warm_up(
+        st, st, SimpleNamespace(width=None, height=None), None
+    )  # a camera before its first frame: nothing to do
     assert calls == []
 
 

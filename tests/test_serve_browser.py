@@ -12,6 +12,8 @@ import pytest
 from live_fakes import TintStylizer
 from PIL import Image
 
+from realtime.jobs.settings import Limits, LiveSourceOptions, ServeOptions
+
 CHROMIUM = Path("/usr/bin/chromium")
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
@@ -73,14 +75,10 @@ def test_page_in_headless_chromium_shows_the_stylized_stream(tmp_path):
             session.stop()
 
     run_serve(
-        source="testpattern",
+        source=LiveSourceOptions("testpattern", width=320, height=240, fps=20),
         processor=stylizer,
-        port=0,
-        token=token,
-        width=320,
-        height=240,
-        fps=20,
-        max_seconds=180,
+        server=ServeOptions(port=0, token=token),
+        limits=Limits(max_seconds=180),
         on_ready=browse,
         as_json=True,
     )

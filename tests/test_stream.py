@@ -17,6 +17,7 @@ from video_clips import FF, child_ffmpegs, make_clip, psnr, read_frames, stream_
 
 from models.errors import UserError
 from realtime.frame import Frame
+from realtime.jobs.settings import Limits, LiveSourceOptions, PushOptions
 from realtime.sinks.ffmpeg_push import FfmpegPushSink, parse_target
 from realtime.sinks.ffmpeg_writer import AudioTrack
 from realtime.sources.test_pattern import render_pattern
@@ -234,10 +235,10 @@ def test_run_stream_pushes_a_file_with_its_audio_to_hls(tmp_path):
     clip = make_clip(tmp_path / "clip.mp4", size=(96, 64), fps=15, seconds=2.0, audio_seconds=2.0)
     playlist = tmp_path / "out" / "live.m3u8"
     rc = run_stream(
-        source=str(clip),
+        source=LiveSourceOptions(str(clip)),
         to=str(playlist),
         processor=TintStylizer(),
-        hls_list_size=0,
+        push=PushOptions(hls_list_size=0),
         as_json=True,
     )
     assert rc == 0
@@ -264,8 +265,8 @@ def test_hls_ends_with_every_frame_and_the_end_tag(tmp_path, capsys, video, audi
                      audio_seconds=audio)  # fmt: skip
     playlist = tmp_path / "out" / "live.m3u8"
     capsys.readouterr()
-    run_stream(source=str(clip), to=str(playlist), processor=TintStylizer(), as_json=True,
-               max_seconds=duration)  # fmt: skip
+    run_stream(source=LiveSourceOptions(str(clip)), to=str(playlist), processor=TintStylizer(),
+               as_json=True, limits=Limits(max_seconds=duration))  # fmt: skip
     summary = json.loads(capsys.readouterr().out)
     assert summary["last_error"] is None  # ffmpeg ended by itself, not killed
     assert playlist.read_text().rstrip().endswith("#EXT-X-ENDLIST")
@@ -276,13 +277,13 @@ def test_run_stream_refuses_bad_requests_before_starting(tmp_path):
     from realtime.jobs.stream import run_stream
 
     with pytest.raises(UserError, match="--to"):
-        run_stream(source="testpattern", processor=TintStylizer())
+        run_stream(source=LiveSourceOptions("testpattern"), processor=TintStylizer())
     with pytest.raises(UserError, match="not supported"):
-        run_stream(source="testpattern", to="ftp://x/y", processor=TintStylizer())
-    with pytest.raises(UserError, match="--bitrate"):
         run_stream(
-            source="testpattern", to=str(tmp_path / "a.m3u8"), bitrate_k=5, processor=TintStylizer()
+            source=LiveSourceOptions("testpattern"), to="ftp://x/y", processor=TintStylizer()
         )
+    with pytest.raises(UserError, match="--bitrate"):
+        PushOptions(bitrate_k=5)
 
 
 def test_virtual_cam_without_pyvirtualcam_says_how_to_install(monkeypatch):
@@ -299,7 +300,9 @@ def test_virtual_cam_without_pyvirtualcam_says_how_to_install(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_pyvirtualcam)
     with pytest.raises(UserError, match=r"pip install 'stylize-video\[virtualcam\]'"):
-        run_stream(source="testpattern", virtual_cam=True, processor=TintStylizer())
+        run_stream(
+            source=LiveSourceOptions("testpattern"), virtual_cam=True, processor=TintStylizer()
+        )
 
 
 def test_cli_stream_to_udp_testpattern(tmp_path):

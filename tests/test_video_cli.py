@@ -24,6 +24,7 @@ from video_clips import (
 )
 
 from models.errors import UserError
+from realtime.jobs.settings import ClipOptions
 from realtime.jobs.video import convert_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,10 +60,22 @@ def test_conversion_matches_source_frames_duration_and_audio(clip, tmp_path, cap
 
 def test_frames_folder_in_and_out(clip, tmp_path):
     frames = tmp_path / "frames"
-    convert_video(str(clip), str(frames / "%04d.png"), processor=invert, progress=False, end=0.5)
+    convert_video(
+        str(clip),
+        str(frames / "%04d.png"),
+        processor=invert,
+        progress=False,
+        clip=ClipOptions(end=0.5),
+    )
     assert len(list(frames.iterdir())) == 15
     out = tmp_path / "back.mkv"
-    convert_video(str(frames / "%04d.png"), str(out), processor=invert, fps=15, progress=False)
+    convert_video(
+        str(frames / "%04d.png"),
+        str(out),
+        processor=invert,
+        clip=ClipOptions(fps=15),
+        progress=False,
+    )
     t = stream_times(out)
     assert t.count == 15 and abs(t.duration - 1.0) < 1 / 15 + 1e-3
     assert stream_times(out, "a") is None
@@ -71,7 +84,11 @@ def test_frames_folder_in_and_out(clip, tmp_path):
 def test_start_end_and_size_options(clip, tmp_path):
     out = tmp_path / "cut.mp4"
     convert_video(
-        str(clip), str(out), processor=invert, start=0.5, end=1.5, size=48, progress=False
+        str(clip),
+        str(out),
+        processor=invert,
+        clip=ClipOptions(start=0.5, end=1.5, size=48),
+        progress=False,
     )
     t, a = stream_times(out), stream_times(out, "a")
     assert t.count == 30 and abs(a.duration - 1.0) < 0.05
@@ -209,7 +226,9 @@ def test_audio_stays_in_sync(tmp_path, start):
     f0, b0 = _flash_and_beep_times(src)
     assert abs(f0 - b0) < 0.02  # the test clip itself is in sync
     out = tmp_path / "out.mp4"
-    convert_video(str(src), str(out), processor=lambda x: x, start=start, progress=False)
+    convert_video(
+        str(src), str(out), processor=lambda x: x, clip=ClipOptions(start=start), progress=False
+    )
     flash, beep = _flash_and_beep_times(out)
     assert flash == pytest.approx(1.0 - (start or 0), abs=0.04)
     assert abs(flash - beep) < 1 / 30  # within a frame

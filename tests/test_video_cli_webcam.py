@@ -26,6 +26,7 @@ from video_clips import (
 
 from models.errors import UserError
 from realtime.frame import Frame
+from realtime.jobs.settings import Limits, LiveSourceOptions
 from realtime.jobs.webcam import LiveController, run_webcam
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,10 +108,10 @@ def test_headless_fake_camera_records_and_reports(fake_cv2_capture, tmp_path, ca
     before = set(threading.enumerate())
     out = tmp_path / "rec.mp4"
     run_webcam(
-        camera=0,
+        source=LiveSourceOptions("0"),
         headless=True,
         record=str(out),
-        max_frames=12,
+        limits=Limits(max_frames=12),
         as_json=True,
         processor=FakeStylizer(),
         mirror=True,
@@ -131,7 +132,7 @@ def test_no_display_without_headless_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     with pytest.raises(UserError, match="--headless"):
-        run_webcam(source="testpattern", processor=FakeStylizer())
+        run_webcam(source=LiveSourceOptions("testpattern"), processor=FakeStylizer())
 
 
 def test_cli_no_display_exits_2(tmp_path):
@@ -163,8 +164,10 @@ WINDOW_RUN = textwrap.dedent(
         return next(keys, ord("q"))
 
     WindowSink.poll_key = scripted
-    run_webcam(source="testpattern", width=96, height=64, processor=FakeStylizer(),
-               snapshot_dir=sys.argv[1], as_json=True, max_seconds=30)
+    from realtime.jobs.settings import Limits, LiveSourceOptions
+    run_webcam(source=LiveSourceOptions("testpattern", width=96, height=64),
+               processor=FakeStylizer(), snapshot_dir=sys.argv[1], as_json=True,
+               limits=Limits(max_seconds=30))
     """
 )
 

@@ -8,6 +8,7 @@ source, which processor chain, which sinks, and what they report. A new sink is 
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -18,8 +19,16 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from models.errors import UserError
-from models.styles import DEFAULT_STYLE
-from realtime.frame import Frame, FrameProcessor, warm_up_processor
+from models.images import fit_long_side
+from realtime.frame import Frame, FrameProcessor, processor_summary
+from realtime.jobs.settings import (
+    ChangeOptions,
+    Limits,
+    LiveSourceOptions,
+    PushOptions,
+    StyleOptions,
+    Temporal,
+)
 from realtime.pipeline import Pipeline, PipelineStats, sigterm_as_interrupt
 from realtime.sinks.base import Sink
 from realtime.sources.base import Source
@@ -41,33 +50,28 @@ def check_size(size: int | None) -> None:
         raise UserError(f"--size {size}: give a long side of at least {MIN_SIZE} pixels")
 
 
-def build_stylizer(styles: Sequence[str] = (DEFAULT_STYLE,), **options: Any) -> FrameProcessor:
-    """The real stylizer (loads a network; only the command path calls this). `options`
-    are models.stylizer.Stylizer's (strength, preserve_color, hub_handle, jit_compile,
-    device, engine, threads)."""
+def build_stylizer(style: StyleOptions | None = None, **extra: Any) -> FrameProcessor:
+    """The real stylizer (loads a network; only the command path calls this). `extra`:
+    more of models.stylizer.load_stylizer's keyword arguments (fixed_shape, threads)."""
     from models.stylizer import load_stylizer
 
-    return load_stylizer(list(styles), **options)
+    style = style or StyleOptions()
+    return load_stylizer(list(style.styles), **style.stylizer_options(), **extra)
 
 
-def wrap_processor(
-    processor: FrameProcessor, temporal: Mapping[str, Any] | None = None
-) -> FrameProcessor:
-    """The one place a per-frame stylizer is wrapped before it meets the frames:
-    `temporal` holds realtime.temporal.make_temporal_processor's keyword arguments
-    (temporal, keyframe_every, adaptive, internal_size, ...), or `changed: True` and
-    realtime.regions.ChangeDrivenProcessor's; None or {} leaves it as is."""
-    if not temporal:
+def wrap_processor(processor: FrameProcessor, temporal: Temporal = None) -> FrameProcessor:
+    """The one place a per-frame stylizer is wrapped before it meets the frames: the
+    temporal filter (realtime.temporal) or the change-driven one (realtime.regions); None
+    leaves it as is."""
+    if temporal is None:
         return processor
-    if temporal.get("changed"):
+    if isinstance(temporal, ChangeOptions):
         from realtime.regions import ChangeDrivenProcessor
 
-        return ChangeDrivenProcessor(
-            processor, **{k: v for k, v in temporal.items() if k != "changed"}
-        )
+        return ChangeDrivenProcessor(processor, **temporal.processor_options())
     from realtime.temporal import make_temporal_processor
 
-    return make_temporal_processor(processor, **temporal)
+    return make_temporal_processor(processor, **temporal.processor_options())
 
 
 def progress_bar(total: int | None, unit: str, output: str, *, quiet: bool) -> Any:
@@ -145,8 +149,6 @@ def run_job(
                 with sigterm_as_interrupt():
                     result = processor.run(iter(source), lambda f: deliver(f, f.image))
             else:
-                if live:
-                    warm_up_processor(processor)  # before the source starts delivering
                 pipeline = Pipeline(
                     source,
                     processor,
@@ -168,9 +170,6 @@ def run_job(
         raise
     finally:
         quietly(source.close)  # the pipeline closed it already; a stream run did not
-    if interrupted and not source.live:  # Ctrl-C is how a live recording ends: it is complete
-        for sink in sinks:
-            sink.interrupted = True
     _close_all(sinks)
     stats = pipeline.final_stats if pipeline is not None else _stream_stats(sinks, t0)
     return JobRun(stats, interrupted, time.monotonic() - t0, result, first_frame_s)
@@ -200,3 +199,163 @@ def _stream_stats(sinks: Sequence[Sink], t0: float) -> PipelineStats:
     elapsed = max(1e-9, time.monotonic() - t0)
     frames = sinks[0].frames if sinks else 0
     return PipelineStats(frames_out=frames, elapsed_s=elapsed, output_fps=frames / elapsed)
+
+
+class LiveCommand:
+    """What one live command (webcam, serve, stream) adds to `run_live`: its sinks, its
+    controls and its report. Every hook has a default that does nothing."""
+
+    console_every = 10.0  # seconds between the console's progress lines
+
+    def wrap(self, stylizer: FrameProcessor, chain: FrameProcessor) -> FrameProcessor:
+        """The processor the pipeline runs, around the stylizer's chain (controls)."""
+        return chain
+
+    def sinks(self, source: Source) -> list[Sink]:
+        """The command's own sinks, made once the source is open and warmed up."""
+        return []
+
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        """Each captured frame, already at the working size (mirror it, ...)."""
+        return image
+
+    def view(self, frame: Frame, out: np.ndarray) -> np.ndarray:
+        """What the sinks get for a frame and its output."""
+        return out
+
+    def on_output(self, frame: Frame, out: np.ndarray, stats: PipelineStats) -> bool | None:
+        """After the sinks got a frame; False stops the run."""
+        return None
+
+    def on_idle(self) -> bool | None:
+        """While no frame is ready (a window's keys); False stops the run."""
+        return None
+
+    def on_start(self, pipeline: Pipeline) -> None:
+        """The pipeline is about to run (to stop it from elsewhere)."""
+
+    def console_line(self, stats: PipelineStats) -> str:
+        """The progress line printed every `console_every` seconds (not with --json; an
+        empty one is not printed)."""
+        return (
+            f"{stats.frames_out} frames  {stats.current_fps:.1f} fps  latency "
+            f"{stats.current_latency_ms:.0f} ms  dropped {stats.dropped}"
+        )
+
+    def announce(self, source: Source, sinks: Sequence[Sink]) -> str | None:
+        """The line printed before the run, if any."""
+        return None
+
+    def summary(self, source: Source, run: JobRun) -> dict[str, Any]:
+        """The command's own figures for the report."""
+        return {}
+
+    def report(self, source: Source, run: JobRun, summary: Mapping[str, Any]) -> str:
+        """The report's lines for a person (JSON prints `summary` instead)."""
+        stats = run.stats
+        return f"{source.name}: {stats.frames_out} frames in {stats.elapsed_s:.1f} s"
+
+    def close(self) -> None:
+        """Release what the command opened itself (a server, a recording)."""
+
+
+def run_live(
+    command: LiveCommand,
+    source: LiveSourceOptions,
+    *,
+    style: StyleOptions | None = None,
+    temporal: Temporal = None,
+    limits: Limits | None = None,
+    outputs: Sequence[str] = (),
+    push: PushOptions | None = None,
+    processor: FrameProcessor | None = None,
+    as_json: bool = False,
+    retry_delay: float = 1.0,
+) -> int:
+    """Run a live command: check `outputs` (realtime.sinks.open_sink specs), build the
+    stylizer (`processor` replaces it: tests), open the source, warm up, run until
+    Ctrl-C, SIGTERM, the source ends, a limit or a hook says stop, report (JSON with
+    `as_json`) and tear down on every path. Returns 0; an interrupt is re-raised after
+    the report."""
+    from realtime.live_controls import warm_up
+    from realtime.sinks import check_sink, open_sink
+    from realtime.sources import open_live_source
+
+    for spec in outputs:
+        check_sink(spec)  # before any slow work
+    limits, push = limits or Limits(), push or PushOptions()
+    stylizer = processor or build_stylizer(style)
+    chain = command.wrap(stylizer, wrap_processor(stylizer, temporal))
+    src = open_live_source(
+        source.spec, width=source.width, height=source.height, fps=source.fps, loop=source.loop
+    )
+
+    def prepare(image: np.ndarray) -> np.ndarray:
+        return command.prepare(fit_long_side(image, source.size))
+
+    try:
+        warm_up(stylizer, chain, src, prepare)  # before the source delivers frames
+        sinks = command.sinks(src)
+        for spec in outputs:
+            sinks.append(
+                open_sink(
+                    spec,
+                    src,
+                    fps=push.out_fps,
+                    bitrate_k=push.bitrate_k,
+                    gop_seconds=push.gop_seconds,
+                    hls_list_size=push.hls_list_size,
+                    retry_delay=retry_delay,
+                )
+            )
+        line = command.announce(src, sinks)
+        if line and not as_json:
+            print(line, file=sys.stderr, flush=True)
+        run = _run_live_job(command, src, chain, sinks, prepare, limits, as_json)
+        summary = run.stats.as_dict()
+        summary.update(source=src.name, interrupted=run.interrupted)
+        summary.update(first_frame_s=run.first_frame_s, **processor_summary(chain))
+        summary.update(command.summary(src, run))
+        if as_json:
+            print(json.dumps(summary))
+        else:
+            print(command.report(src, run, summary), file=sys.stderr)
+        if run.interrupted:
+            raise KeyboardInterrupt
+        return 0
+    finally:
+        quietly(command.close)
+        quietly(src.close)
+
+
+def _run_live_job(command, src, chain, sinks, prepare, limits: Limits, as_json: bool) -> JobRun:
+    pipelines: list[Pipeline] = []
+    last_print = [time.monotonic()]
+
+    def on_output(frame: Frame, out: np.ndarray) -> bool | None:
+        stats = pipelines[0].stats
+        now = time.monotonic()
+        if not as_json and now - last_print[0] >= command.console_every:
+            last_print[0] = now
+            line = command.console_line(stats)
+            if line:
+                print(line, file=sys.stderr)
+        return command.on_output(frame, out, stats)
+
+    def on_start(pipeline: Pipeline) -> None:
+        pipelines.append(pipeline)
+        command.on_start(pipeline)
+
+    return run_job(  # closing the sinks finishes a recording, ends an HLS playlist
+        src,
+        chain,
+        sinks,
+        live=True,
+        prepare=prepare,
+        view=command.view,
+        on_output=on_output,
+        on_idle=command.on_idle,
+        on_start=on_start,
+        max_frames=limits.max_frames,
+        max_seconds=limits.max_seconds,
+    )

@@ -40,14 +40,23 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from models.atomic import private_temp_dir
 from models.errors import UserError
 from realtime import validate
+from realtime.jobs.assembly import progress_bar
+from realtime.jobs.settings import (
+    ClipOptions,
+    ClusterOptions,
+    FastJob,
+    OptimizeJob,
+    OptimizeOptions,
+    TemporalOptions,
+)
 from realtime.pipeline import sigterm_as_interrupt
 from realtime.segments import (
     Planner,
@@ -87,16 +96,15 @@ class Worker:
     """One Ray actor (this class is wrapped by ray.remote in `_actor_class`). Builds its
     stylizer (or VGG optimizer) once and converts segments with it."""
 
-    def __init__(self, method: str, options: dict[str, Any], threads: int, factory=None):
+    def __init__(self, job: FastJob | OptimizeJob, threads: int, factory=None):
         t0 = time.monotonic()
-        self.method = method
-        self.options = options
+        self.job = job
         self.task = ""
         self.current = 0
         self._inputs: dict[str, str] = {}
         # named for this process: a later worker on the node removes it if this one is killed
         self._tmp = str(private_temp_dir(WORKER_PREFIX))
-        if factory is None and threads and method == "optimize":
+        if factory is None and threads and isinstance(job, OptimizeJob):
             # VGG runs on TensorFlow: set its threads before it runs anything in this
             # process, so N workers share the cores (the stylizer takes `threads` itself)
             from models.tf_runtime import import_tensorflow
@@ -107,30 +115,26 @@ class Worker:
         self.processor: Any = None
         self.optimizer: Any = None
         self.fast: Any = None
-        if method == "optimize":
-            self._load_optimizer(factory)
+        if isinstance(job, OptimizeJob):
+            self._load_optimizer(job.optimize, factory)
         elif factory is not None:
             self.processor = factory()
         else:
             from realtime.jobs.assembly import build_stylizer
 
-            self.processor = build_stylizer(**options.get("style", {}), threads=threads or None)
+            self.processor = build_stylizer(job.style, threads=threads or None)
         self.load_seconds = time.monotonic() - t0
 
-    def _load_optimizer(self, factory) -> None:
-        from models.optimize import make_settings
-
-        settings = make_settings(self.options.get("settings"))
-        keys = self.options["keyframes"]
+    def _load_optimizer(self, opt: OptimizeOptions, factory) -> None:
         if factory is not None:
             self.optimizer, self.fast = factory()
             return
         from models.images import load_image
         from models.optimize import StyleOptimizer, make_extractor
 
-        style = self.options["style_path"]
+        settings, style = opt.settings, opt.style  # run_cluster resolved the painting's path
         self.optimizer = StyleOptimizer(make_extractor(settings), load_image(style)[0], settings)
-        if settings.init == "fast" or keys.get("fill") == "fast":
+        if settings.init == "fast" or opt.fill == "fast":
             from models.stylizer import load_stylizer
 
             self.fast = load_stylizer([style], fixed_shape=True)
@@ -178,22 +182,20 @@ class Worker:
             def on_frame() -> None:
                 self.current += 1
 
-            if self.method == "optimize":
-                frames = self._optimize(path, out, seg, on_frame)
+            job = self.job
+            clip = replace(job.clip, start=seg["start"], end=seg["end"])
+            if isinstance(job, OptimizeJob):
+                frames = self._optimize(job.optimize, clip, path, out, on_frame)
             else:
                 from realtime.jobs.video import convert_video
 
-                o = self.options
                 with contextlib.redirect_stdout(io.StringIO()):  # its JSON summary
                     convert_video(
                         path,
                         out,
                         processor=self.processor,
-                        start=seg["start"],
-                        end=seg["end"],
-                        size=o.get("size"),
-                        crf=o.get("crf", 18),
-                        temporal=o.get("temporal"),
+                        clip=clip,
+                        temporal=job.temporal,
                         warmup_frames=seg["warmup"],
                         exact_bounds=True,
                         audio=False,
@@ -208,17 +210,15 @@ class Worker:
                 os.unlink(out)
         return {"data": data, "frames": frames, "seconds": time.monotonic() - t0}
 
-    def _optimize(self, path: str, out: str, seg: dict, on_frame) -> int:
-        from realtime.offline import KeyframeSettings, OfflineStylizer
+    def _optimize(self, opt: OptimizeOptions, clip: ClipOptions, path: str, out: str, on_frame):
+        from realtime.offline import OfflineStylizer
         from realtime.segments import WindowedSource
         from realtime.sinks.ffmpeg_writer import FfmpegVideoWriter
 
-        o = self.options
-        keys = KeyframeSettings(**{k: v for k, v in o["keyframes"].items() if v is not None})
-        source = WindowedSource(path, start=seg["start"], end=seg["end"], size=o.get("size"))
+        source = WindowedSource(path, start=clip.start, end=clip.end, size=clip.size)
         with source:
-            sink = FfmpegVideoWriter(out, fps=source.fps, crf=o.get("crf", 18))
-            engine = OfflineStylizer(self.optimizer, keys, fast=self.fast)
+            sink = FfmpegVideoWriter(out, fps=source.fps, crf=clip.crf)
+            engine = OfflineStylizer(self.optimizer, opt.keyframes(), fast=self.fast)
 
             def emit(frame) -> None:
                 if not sink.frames:
@@ -257,6 +257,7 @@ class _File:
     done: set[int] = field(default_factory=set)
     joined: bool = False
     resumed: int = 0
+    fresh: bool = False  # its work folder was made by this run
     join_seconds: float = 0.0
 
 
@@ -386,14 +387,9 @@ def run_cluster(
     input: str,
     output: str,
     *,
-    method: str = "fast",
-    options: Mapping[str, Any],
-    workers: int | None = None,
-    ray_address: str | None = None,
-    resume: bool = False,
-    segment_seconds: float = 10.0,
+    job: FastJob | OptimizeJob | None = None,
+    cluster: ClusterOptions | None = None,
     warmup_frames: int | None = None,
-    keep_work: bool = False,
     max_retries: int = 2,
     as_json: bool = False,
     progress: bool = True,
@@ -401,185 +397,46 @@ def run_cluster(
     kill_marker: dict[int, str] | None = None,
 ) -> int:
     """Convert `input` (a video file, or a folder of video files into the folder
-    `output`) on Ray actors. `options`: for method "fast" convert_video's keyword
-    arguments (style: the stylizer's options, start, end, size, crf, temporal); for
-    "optimize" style (an image path), settings, keyframes, start, end, size, crf.
-    `factory` builds the processor in each actor instead of the stylizer (for
-    "optimize": an (optimizer, fast) pair) and `kill_marker` {segment: path} makes the
-    actor that first takes that segment die (tests). Returns 0."""
+    `output`) on Ray actors, each running `job` on its segments. `factory` builds the
+    processor in each actor instead of the stylizer (for an OptimizeJob: an (optimizer,
+    fast) pair) and `kill_marker` {segment: path} makes the actor that first takes that
+    segment die (tests). Returns 0."""
     ray = import_ray()
-    if ray_address and not ray.is_initialized():
-        check_address(ray_address)  # before anything is made
-    if workers is not None and workers < 1:
-        raise UserError(f"--workers {workers}: give 1 or more")
-    options = dict(options)
+    job, cluster = job or FastJob(), cluster or ClusterOptions()
+    if cluster.ray_address and not ray.is_initialized():
+        check_address(cluster.ray_address)  # before anything is made
     made_output = not Path(output).exists()
     pairs = _inputs(input, output)
     log = (lambda msg: None) if as_json else (lambda msg: print(msg, file=sys.stderr))
-    temporal = options.get("temporal") or {}
-    if warmup_frames is None:
-        warmup_frames = WARMUP_FRAMES if temporal else 0
-    align = int(temporal.get("keyframe_every") or 1) if temporal else 1
-    if method == "optimize":
+    if isinstance(job, OptimizeJob):
         from models.styles import style_image_path
 
-        options["style_path"] = style_image_path(options.pop("style"))
-
-    plan = {"seconds": None} if method == "optimize" else {"seconds": segment_seconds}
-    if method != "optimize":
-        plan |= {"warmup": warmup_frames, "align": align}
-    files: list[_File] = []
-    new_work: list[SegmentWork] = []  # made by this run: removed if it ends with none done
-    estimate = 0.0  # frames, for the progress bar until the scans end
-    most = 0  # segments at least (the clock alone cuts them; scene cuts add more)
-    for src, dst in pairs:
-        settings = {**options, "method": method, "plan": plan}
-        key = work_key(src, json.loads(json.dumps(settings, default=str)))
-        fresh = not Path(f"{dst}.work").exists()
-        work = SegmentWork(Path(f"{dst}.work"), key, resume=resume, log=log)
-        if fresh:
-            new_work.append(work)
-        planner = Planner(start=options.get("start"), end=options.get("end"), **plan)
-        files.append(_File(src, dst, planner, work, key[:32], kept=work.done()))
-        seconds, frames = _estimate(src, options.get("start"), options.get("end"))
-        estimate += frames
-        most += max(1, math.ceil(seconds / segment_seconds)) if method != "optimize" else 1
-    bar = None
-    cluster = _Ray(0, 1)
-    n_workers = 0
-    term = contextlib.ExitStack()
-    slots: list[_Slot] = []
-    timing: dict[str, float] = {"startup": 0.0}
+        painting = style_image_path(job.optimize.style)
+        job = replace(job, optimize=replace(job.optimize, style=painting))
+    files, estimate, most = _plan_files(pairs, job, cluster, warmup_frames, log)
+    run = _Run(ray, job, files, log, max_retries, factory, kill_marker)
     t0 = time.monotonic()
     interrupted = finished = False
     # The scan runs beside everything else: segments go out as soon as they are planned.
-    scans: queue.Queue = queue.Queue(maxsize=64)
     stop_scan = threading.Event()
     scanner = threading.Thread(
-        target=_scan_files, args=(files, scans, stop_scan), name="cluster-scan", daemon=True
+        target=_scan_files, args=(files, run.scans, stop_scan), name="cluster-scan", daemon=True
     )
     scanner.start()
     try:
         # more workers than segments would only idle (shots are not known before the scan)
-        cluster = _connect(
-            ray, workers, ray_address, most if method != "optimize" else 1 << 30, log
-        )
+        run.ray_info = _connect(ray, cluster.workers, cluster.ray_address, most, log)
         # Ray's C++ side dumps a stack on SIGTERM and exits 1: end like Ctrl-C instead
-        term.enter_context(sigterm_as_interrupt())
-        n_workers, cpw = cluster.workers, cluster.cpus
-        if progress and not as_json:
-            from tqdm import tqdm
-
-            tqdm.monitor_interval = 0
-            bar = tqdm(
-                total=round(estimate) or None,
-                unit="frame",
-                desc=Path(output).name,
-                file=sys.stderr,
-                dynamic_ncols=True,
-            )
-        todo: deque[tuple[int, Segment]] = deque()
-        style = dict(options.get("style") or {})
-        if method != "optimize" and style.get("jit_compile") is None:
-            from realtime.jobs.video import XLA_MIN_FRAMES
-
-            if estimate / max(1, n_workers) < XLA_MIN_FRAMES:
-                style["jit_compile"] = False  # each worker's share ends before XLA pays
-                options["style"] = style
-        Actor = _actor_class(ray, cpw)
-
-        def new_actor():
-            return Actor.options(scheduling_strategy="SPREAD").remote(method, options, cpw, factory)
-
-        slots = [_Slot(i, new_actor()) for i in range(n_workers)]
-        for s in slots:
-            for attempt in range(max_retries + 1):
-                try:
-                    s.info_ref = s.actor.info.remote()
-                    s.info = ray.get(s.info_ref)
-                    break
-                except ray.exceptions.RayActorError:
-                    # died while loading (e.g. Ray's out-of-memory killer): start another
-                    if attempt == max_retries:
-                        raise
-                    log(f"worker {s.index} died while starting; starting another")
-                    s.actor = new_actor()
-                    s.restarts += 1
-        timing["startup"] = time.monotonic() - t0  # Ray up, actors started, models loaded
-        attempts: dict[tuple[int, int], int] = {}
-        running: dict[Any, tuple[_Slot, int, Segment, float]] = {}
-        free = deque(slots)
-        scanning = True
-        while scanning or todo or running:
-            scanning = _take_scans(scans, files, todo, bar, scanning)
-            while free and todo:
-                slot = free.popleft()
-                fi, seg = todo.popleft()
-                f = files[fi]
-                if f.ref is None:
-                    f.ref = ray.put(f.input.read_bytes())  # once per file
-                slot.task, slot.seen = f"{fi}:{seg.index}:{time.monotonic()}", 0
-                task = {
-                    "id": slot.task,
-                    "file": fi,
-                    "digest": f.digest,
-                    "suffix": f.input.suffix,
-                    "segment": seg.as_dict(),
-                }
-                if kill_marker and seg.index in kill_marker:
-                    task["kill_marker"] = kill_marker[seg.index]
-                ref = slot.actor.convert.remote(task, [f.ref])
-                running[ref] = (slot, fi, seg, time.monotonic())
-            if not running:
-                time.sleep(0.05)  # the scan has not planned the next segment yet
-                continue
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
-            _poll_progress(ray, running, bar)
-            for ref in ready:
-                slot, fi, seg, _ = running.pop(ref)
-                f = files[fi]
-                try:
-                    result = ray.get(ref)
-                except ray.exceptions.RayActorError:
-                    key = (fi, seg.index)
-                    attempts[key] = attempts.get(key, 0) + 1
-                    slot.retries += 1
-                    if bar is not None:
-                        bar.update(-slot.seen)
-                    if attempts[key] > max_retries:
-                        raise RuntimeError(
-                            f"{f.input}: segment {seg.index} killed {attempts[key]} workers"
-                        ) from None
-                    log(f"worker {slot.index} died on segment {seg.index}; retrying it")
-                    todo.appendleft((fi, seg))
-                    with contextlib.suppress(Exception):
-                        ray.kill(slot.actor)
-                    _remove_dead_worker_files(ray, slot)
-                    slot.actor, slot.seen = new_actor(), 0
-                    slot.info_ref = slot.actor.info.remote()
-                    slot.restarts += 1
-                    free.append(slot)
-                    continue
-                except ray.exceptions.RayTaskError as e:
-                    cause = e.cause if isinstance(e.cause, BaseException) else None
-                    raise (cause or e) from None
-                f.work.save(seg.index, result["data"])
-                f.done.add(seg.index)
-                slot.frames += result["frames"]
-                slot.segments += 1
-                slot.busy_seconds += result["seconds"]
-                if bar is not None:
-                    bar.update(result["frames"] - slot.seen)
-                slot.seen = 0
-                free.append(slot)
-                _maybe_join(f, options)
+        run.term.enter_context(sigterm_as_interrupt())
+        run.bar = progress_bar(
+            round(estimate) or None, "frame", output, quiet=as_json or not progress
+        )
+        run.start_workers(estimate)
+        run.timing["startup"] = time.monotonic() - t0  # Ray up, actors started, models loaded
+        run.convert_all()
+        run.close_bar()
         for f in files:
-            _maybe_join(f, options)
-        if bar is not None:
-            bar.close()
-            bar = None
-        for f in files:
-            if not keep_work:
+            if not cluster.keep_work:
                 f.work.remove()
         finished = True
     except KeyboardInterrupt:
@@ -588,28 +445,195 @@ def run_cluster(
     finally:
         stop_scan.set()
         scanner.join(timeout=30)
-        if bar is not None:
-            bar.close()
-        for s in slots:
-            with contextlib.suppress(Exception):
-                ray.get(s.actor.close.remote(), timeout=10)
-            with contextlib.suppress(Exception):
-                ray.kill(s.actor)
-        if cluster.started:
-            ray.shutdown()
-        if cluster.session is not None:
-            _remove_session(cluster.session)
-        term.close()
-        if not finished:  # nothing left behind by a run that did nothing
-            for work in new_work:
-                if not work.count_done():
-                    work.remove()
-            if made_output and Path(output).is_dir() and not any(Path(output).iterdir()):
-                Path(output).rmdir()
+        run.close(finished)
+        empty = made_output and Path(output).is_dir() and not any(Path(output).iterdir())
+        if not finished and empty:  # nothing left behind by a run that did nothing
+            Path(output).rmdir()
         if finished or interrupted:
             wall = time.monotonic() - t0
-            _report(files, slots, wall, timing, as_json, interrupted, n_workers)
+            _report(files, run.slots, wall, run.timing, as_json, interrupted, len(run.slots))
     return 0
+
+
+def _plan_files(
+    pairs: list[tuple[Path, Path]],
+    job: FastJob | OptimizeJob,
+    cluster: ClusterOptions,
+    warmup_frames: int | None,
+    log: Callable[[str], None],
+) -> tuple[list[_File], float, int]:
+    """A planner and a work folder per (input, output); the frames all hold, estimated;
+    the segments there will be at least (the clock alone cuts them; scene cuts add more;
+    shots are not known before the scan)."""
+    if isinstance(job, OptimizeJob):
+        plan: dict[str, Any] = {"seconds": None}  # shots: split only at scene cuts
+    else:
+        temporal = job.temporal
+        if warmup_frames is None:
+            warmup_frames = WARMUP_FRAMES if temporal is not None else 0
+        align = temporal.keyframe_every if isinstance(temporal, TemporalOptions) else 1
+        plan = {"seconds": cluster.segment_seconds, "warmup": warmup_frames, "align": align}
+    settings = json.loads(json.dumps({"job": asdict(job), "plan": plan}, default=str))
+    start, end = job.clip.start, job.clip.end
+    files: list[_File] = []
+    estimate = 0.0  # frames, for the progress bar until the scans end
+    most = 0
+    for src, dst in pairs:
+        key = work_key(src, settings)
+        fresh = not Path(f"{dst}.work").exists()
+        work = SegmentWork(Path(f"{dst}.work"), key, resume=cluster.resume, log=log)
+        planner = Planner(start=start, end=end, **plan)
+        files.append(_File(src, dst, planner, work, key[:32], kept=work.done(), fresh=fresh))
+        seconds, frames = _estimate(src, start, end)
+        estimate += frames
+        most += max(1, math.ceil(seconds / cluster.segment_seconds))
+    return files, estimate, (1 << 30 if isinstance(job, OptimizeJob) else most)
+
+
+class _Run:
+    """The driver's state while segments go out to the actors and come back."""
+
+    def __init__(self, ray, job, files, log, max_retries, factory, kill_marker) -> None:
+        self.ray, self.job, self.files, self.log = ray, job, files, log
+        self.max_retries, self.factory, self.kill_marker = max_retries, factory, kill_marker
+        self.bar: Any = None
+        self.ray_info = _Ray(0, 1)
+        self.term = contextlib.ExitStack()
+        self.scans: queue.Queue = queue.Queue(maxsize=64)
+        self.slots: list[_Slot] = []
+        self.timing: dict[str, float] = {"startup": 0.0}
+        self.todo: deque[tuple[int, Segment]] = deque()
+        self.attempts: dict[tuple[int, int], int] = {}
+        self.running: dict[Any, tuple[_Slot, int, Segment, float]] = {}
+        self.actor_class: Any = None
+
+    def new_actor(self) -> Any:
+        return self.actor_class.options(scheduling_strategy="SPREAD").remote(
+            self.job, self.ray_info.cpus, self.factory
+        )
+
+    def start_workers(self, estimate: float) -> None:
+        """Start the actors (each loads its model), replacing one that dies meanwhile."""
+        ray, job, n_workers = self.ray, self.job, self.ray_info.workers
+        if isinstance(job, FastJob) and job.style.jit_compile is None:
+            from realtime.jobs.video import XLA_MIN_FRAMES
+
+            if estimate / max(1, n_workers) < XLA_MIN_FRAMES:
+                # each worker's share ends before XLA's compile pays back
+                self.job = replace(job, style=replace(job.style, jit_compile=False))
+        self.actor_class = _actor_class(ray, self.ray_info.cpus)
+        self.slots = [_Slot(i, self.new_actor()) for i in range(n_workers)]
+        for s in self.slots:
+            for attempt in range(self.max_retries + 1):
+                try:
+                    s.info_ref = s.actor.info.remote()
+                    s.info = ray.get(s.info_ref)
+                    break
+                except ray.exceptions.RayActorError:
+                    # died while loading (e.g. Ray's out-of-memory killer): start another
+                    if attempt == self.max_retries:
+                        raise
+                    self.log(f"worker {s.index} died while starting; starting another")
+                    s.actor = self.new_actor()
+                    s.restarts += 1
+
+    def convert_all(self) -> None:
+        """Send each planned segment to the next free actor until every one is done."""
+        free = deque(self.slots)
+        scanning = True
+        while scanning or self.todo or self.running:
+            scanning = _take_scans(self.scans, self.files, self.todo, self.bar, scanning)
+            while free and self.todo:
+                self._send(free.popleft(), *self.todo.popleft())
+            if not self.running:
+                time.sleep(0.05)  # the scan has not planned the next segment yet
+                continue
+            ready, _ = self.ray.wait(list(self.running), num_returns=1, timeout=0.5)
+            _poll_progress(self.ray, self.running, self.bar)
+            for ref in ready:
+                slot, fi, seg, _ = self.running.pop(ref)
+                self._receive(ref, slot, fi, seg)
+                free.append(slot)
+        for f in self.files:
+            _maybe_join(f)
+
+    def _send(self, slot: _Slot, fi: int, seg: Segment) -> None:
+        f = self.files[fi]
+        if f.ref is None:
+            f.ref = self.ray.put(f.input.read_bytes())  # once per file
+        slot.task, slot.seen = f"{fi}:{seg.index}:{time.monotonic()}", 0
+        task = {
+            "id": slot.task,
+            "file": fi,
+            "digest": f.digest,
+            "suffix": f.input.suffix,
+            "segment": seg.as_dict(),
+        }
+        if self.kill_marker and seg.index in self.kill_marker:
+            task["kill_marker"] = self.kill_marker[seg.index]
+        ref = slot.actor.convert.remote(task, [f.ref])
+        self.running[ref] = (slot, fi, seg, time.monotonic())
+
+    def _receive(self, ref: Any, slot: _Slot, fi: int, seg: Segment) -> None:
+        """Keep a finished segment, or put it back for another actor if its actor died."""
+        ray, f, bar = self.ray, self.files[fi], self.bar
+        try:
+            result = ray.get(ref)
+        except ray.exceptions.RayActorError:
+            key = (fi, seg.index)
+            self.attempts[key] = self.attempts.get(key, 0) + 1
+            slot.retries += 1
+            if bar is not None:
+                bar.update(-slot.seen)
+            if self.attempts[key] > self.max_retries:
+                raise RuntimeError(
+                    f"{f.input}: segment {seg.index} killed {self.attempts[key]} workers"
+                ) from None
+            self.log(f"worker {slot.index} died on segment {seg.index}; retrying it")
+            self.todo.appendleft((fi, seg))
+            with contextlib.suppress(Exception):
+                ray.kill(slot.actor)
+            _remove_dead_worker_files(ray, slot)
+            slot.actor, slot.seen = self.new_actor(), 0
+            slot.info_ref = slot.actor.info.remote()
+            slot.restarts += 1
+            return
+        except ray.exceptions.RayTaskError as e:
+            cause = e.cause if isinstance(e.cause, BaseException) else None
+            raise (cause or e) from None
+        f.work.save(seg.index, result["data"])
+        f.done.add(seg.index)
+        slot.frames += result["frames"]
+        slot.segments += 1
+        slot.busy_seconds += result["seconds"]
+        if bar is not None:
+            bar.update(result["frames"] - slot.seen)
+        slot.seen = 0
+        _maybe_join(f)
+
+    def close_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def close(self, finished: bool) -> None:
+        """Stop the actors and a Ray started here (its session folder too); a run that
+        did nothing removes the work folders it made."""
+        self.close_bar()
+        for s in self.slots:
+            with contextlib.suppress(Exception):
+                self.ray.get(s.actor.close.remote(), timeout=10)
+            with contextlib.suppress(Exception):
+                self.ray.kill(s.actor)
+        if self.ray_info.started:
+            self.ray.shutdown()
+        if self.ray_info.session is not None:
+            _remove_session(self.ray_info.session)
+        self.term.close()
+        if not finished:
+            for f in self.files:
+                if f.fresh and not f.work.count_done():
+                    f.work.remove()
 
 
 def _estimate(src: Path, start: float | None, end: float | None) -> tuple[float, float]:
@@ -709,7 +733,7 @@ def _take_scans(scans: queue.Queue, files: list[_File], todo: deque, bar, scanni
                 todo.append((fi, seg))
         if part is None:
             f.planned = True
-            _maybe_join(f, {})
+            _maybe_join(f)
     return scanning
 
 
@@ -729,7 +753,7 @@ def _poll_progress(ray, running: dict, bar) -> None:
                     slot.seen = count
 
 
-def _maybe_join(f: _File, options: Mapping[str, Any]) -> None:
+def _maybe_join(f: _File) -> None:
     """Join a file whose segments are all done (once)."""
     if f.joined or not f.planned or len(f.done) < len(f.segments):
         return

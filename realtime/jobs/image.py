@@ -27,6 +27,7 @@ from models.images import (
 )
 from models.styles import style_image_path
 from realtime import validate
+from realtime.jobs.settings import StyleOptions
 
 
 def collect_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[Path]]:
@@ -109,28 +110,21 @@ def write_grid(
 def stylize_images(
     inputs: Sequence[str],
     output: str,
-    styles: Sequence[str],
+    style: StyleOptions | None = None,
     *,
-    strength: float = 1.0,
-    preserve_color: bool = False,
     size: int | None = None,
     grid: bool = False,
     as_json: bool = False,
-    hub_handle: str | None = None,
-    jit_compile: bool | None = None,
-    device: str | None = None,
-    engine: str = "auto",
 ) -> int:
-    """Stylize each input image with the first style (blends allowed) and write results.
+    """Stylize each input image with the style (blends allowed) and write results.
     Returns the exit code."""
     from models.styles import parse_style
 
+    style = style or StyleOptions()
     validate.long_side("--size", size)
-    if not 0 <= strength <= 1:
-        raise UserError(f"--strength {strength}: give a number from 0 to 1")
-    if len(styles) > 1:
+    if len(style.styles) > 1:
         raise UserError("image takes one --style (blend several with a,b: 'a.jpg:0.5,b.jpg:0.5')")
-    spec = parse_style(styles[0])
+    spec = parse_style(style.styles[0])
     images, skipped = collect_inputs(inputs)
     targets = output_paths(images, output)
     # Validate every input before loading TensorFlow, so a bad file fails fast.
@@ -139,82 +133,82 @@ def stylize_images(
     validate.check_fits_in_memory(shapes, size)
     for dst in targets:
         validate.prepare_output_folder(dst)
-    animated = {p: n for p in images if (n := animation_frames(p)) > 1}
 
     from models.stylizer import load_stylizer
 
-    stylizer = load_stylizer(
-        [spec.text],
-        strength=strength,
-        preserve_color=preserve_color,
-        hub_handle=hub_handle,
-        jit_compile=jit_compile,
-        fixed_shape=False,
-        engine=engine,
-        device=device,
-    )
+    stylizer = load_stylizer([spec.text], **style.stylizer_options(), fixed_shape=False)
     style_preview = None
     if grid and not spec.is_preset:
         style_preview = load_image(spec.items[0].source)[0]
     results = []
     for src, dst, (rgb, alpha) in zip(images, targets, loaded, strict=True):
         content = fit_long_side(rgb, size)
-        if alpha is not None and content.shape[:2] != alpha.shape:
-            alpha = cv2.resize(alpha, content.shape[1::-1], interpolation=cv2.INTER_AREA)
-        stylizer.reset_content()
-        t0 = time.perf_counter()
-        result = stylizer(content)
-        frames = 1
-        if src in animated and dst.suffix.lower() in ANIMATED_EXTENSIONS:
-            frames = _stylize_animation(stylizer, src, dst, size, result, alpha)
-        else:
-            if src in animated:
-                print(
-                    f"{src}: animated ({animated[src]} frames), but {dst.suffix} holds one "
-                    "picture: stylized the first frame only (give -o NAME.gif, .png or "
-                    ".webp for all of them)",
-                    file=sys.stderr,
-                )
-            save_image(dst, result, alpha)
-        ms = (time.perf_counter() - t0) * 1000
-        entry = {
-            "input": str(src),
-            "output": str(dst),
-            "style": spec.name,
-            "width": int(result.shape[1]),
-            "height": int(result.shape[0]),
-            "ms": round(ms, 1),
-        }
-        if frames > 1:
-            entry["frames"] = frames
+        entry, result = _stylize_one(stylizer, src, dst, content, alpha, size)
+        entry["style"] = spec.name
         if grid:
             g = write_grid(
-                dst.with_name(f"{dst.stem}_grid.png"), content, style_preview, result, spec.name
+                dst.with_name(f"{dst.stem}_grid.png"),
+                content,
+                style_preview,
+                result,
+                spec.name,
             )
             entry["grid"] = str(g)
         results.append(entry)
         if not as_json:
-            what = f"{frames} frames, " if frames > 1 else ""
-            print(f"{src} -> {dst} ({entry['width']}x{entry['height']}, {what}{ms:.0f} ms)")
+            what = f"{entry['frames']} frames, " if "frames" in entry else ""
+            print(
+                f"{src} -> {dst} ({entry['width']}x{entry['height']}, {what}{entry['ms']:.0f} ms)"
+            )
     if skipped and not as_json:
         print(
             f"skipped {len(skipped)} non-image file(s): {', '.join(p.name for p in skipped)}",
             file=sys.stderr,
         )
     if as_json:
+        engine = stylizer.describe()
+        summary = {"style": spec.name, "device": engine["device"], "engine": engine}
         print(
             json.dumps(
-                {
-                    "style": spec.name,
-                    "device": stylizer.describe()["device"],
-                    "engine": stylizer.describe(),
-                    "images": results,
-                    "skipped": [str(p) for p in skipped],
-                },
-                indent=2,
+                summary | {"images": results, "skipped": [str(p) for p in skipped]}, indent=2
             )
         )
     return 0
+
+
+def _stylize_one(
+    stylizer, src: Path, dst: Path, content: np.ndarray, alpha, size: int | None
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Stylize and save one input (every frame of an animation when `dst` holds them);
+    (its report entry, the first stylized frame)."""
+    if alpha is not None and content.shape[:2] != alpha.shape:
+        alpha = cv2.resize(alpha, content.shape[1::-1], interpolation=cv2.INTER_AREA)
+    stylizer.reset_content()
+    t0 = time.perf_counter()
+    result = stylizer(content)
+    frames = animation_frames(src)
+    if frames > 1 and dst.suffix.lower() in ANIMATED_EXTENSIONS:
+        frames = _stylize_animation(stylizer, src, dst, size, result, alpha)
+    else:
+        if frames > 1:
+            print(
+                f"{src}: animated ({frames} frames), but {dst.suffix} holds one "
+                "picture: stylized the first frame only (give -o NAME.gif, .png or "
+                ".webp for all of them)",
+                file=sys.stderr,
+            )
+            frames = 1
+        save_image(dst, result, alpha)
+    entry: dict[str, Any] = {
+        "input": str(src),
+        "output": str(dst),
+        "width": int(result.shape[1]),
+        "height": int(result.shape[0]),
+        "ms": round((time.perf_counter() - t0) * 1000, 1),
+    }
+    if frames > 1:
+        entry["frames"] = frames
+    return entry, result
 
 
 def _stylize_animation(

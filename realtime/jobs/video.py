@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from realtime.jobs.assembly import (
     run_job,
     wrap_processor,
 )
+from realtime.jobs.settings import ClipOptions, StyleOptions, Temporal
 from realtime.offline import (
     KeyframeReport,
     KeyframeSettings,
@@ -48,13 +49,9 @@ def convert_video(
     input: str,
     output: str,
     *,
-    style: Mapping[str, Any] | None = None,
-    start: float | None = None,
-    end: float | None = None,
-    size: int | None = None,
-    fps: float | None = None,
-    crf: int = 18,
-    temporal: Mapping[str, Any] | None = None,
+    style: StyleOptions | None = None,
+    clip: ClipOptions | None = None,
+    temporal: Temporal = None,
     as_json: bool = False,
     progress: bool = True,
     processor: FrameProcessor | None = None,
@@ -77,24 +74,15 @@ def convert_video(
     seam matches a run from the beginning; `audio=False` writes no audio track; `on_frame`
     is called after each written frame. `overwrite` lets a frame-folder output replace
     the frames of an earlier run (refused otherwise)."""
+    clip = clip or ClipOptions()
     source, sink = _open_source_and_sink(
-        input,
-        output,
-        start,
-        end,
-        size,
-        fps,
-        crf,
-        exact_bounds or bool(warmup_frames),
-        warmup_frames,
-        audio,
-        overwrite,
+        input, output, clip, exact_bounds or bool(warmup_frames), warmup_frames, audio, overwrite
     )
     if processor is None:
-        style = dict(style or {})
-        if style.get("jit_compile") is None and (source.frame_count or 0) < XLA_MIN_FRAMES:
-            style["jit_compile"] = False  # a short clip ends before XLA's compile pays back
-        processor = build_stylizer(**style)
+        style = style or StyleOptions()
+        if style.jit_compile is None and (source.frame_count or 0) < XLA_MIN_FRAMES:
+            style = replace(style, jit_compile=False)  # a short clip ends before XLA pays
+        processor = build_stylizer(style)
     bar = progress_bar(source.frame_count, "frame", output, quiet=as_json or not progress)
     chain = wrap_processor(processor, temporal)
 
@@ -133,7 +121,7 @@ def convert_video(
 
 
 def _open_source_and_sink(
-    input, output, start, end, size, fps, crf, exact=False, warmup=0, audio=True, overwrite=False
+    input, output, clip: ClipOptions, exact=False, warmup=0, audio=True, overwrite=False
 ) -> tuple[Source, Sink]:
     validate.refuse_still_image(input)
     if Path(input).exists() and Path(output).exists() and same_file(input, output):
@@ -141,17 +129,19 @@ def _open_source_and_sink(
     if exact:
         from realtime.segments import WindowedSource
 
-        source = WindowedSource(input, start=start, end=end, warmup=warmup, size=size, audio=audio)
+        source = WindowedSource(
+            input, start=clip.start, end=clip.end, warmup=warmup, size=clip.size, audio=audio
+        )
     else:
-        source = open_file_source(input, start=start, end=end, size=size, fps=fps)
+        source = open_file_source(
+            input, start=clip.start, end=clip.end, size=clip.size, fps=clip.fps
+        )
         source.has_audio = source.has_audio and audio
     try:
-        return source, open_file_sink(output, source, crf=crf, overwrite=overwrite)
+        return source, open_file_sink(output, source, crf=clip.crf, overwrite=overwrite)
     except BaseException:
         source.close()
         raise
-
-    return 0
 
 
 def _report(
@@ -249,9 +239,8 @@ def optimize_video(
         )
     keyframes.validate()
     style_path = style_image_path(style)
-    source, sink = _open_source_and_sink(
-        input, output, start, end, size, fps, crf, overwrite=overwrite
-    )
+    clip = ClipOptions(start=start, end=end, size=size, fps=fps, crf=crf)
+    source, sink = _open_source_and_sink(input, output, clip, overwrite=overwrite)
     log = (lambda msg: None) if as_json else (lambda msg: print(msg, file=sys.stderr))
     job = {
         "optimize": settings.as_dict(),
@@ -271,7 +260,7 @@ def optimize_video(
 
         optimizer = StyleOptimizer(make_extractor(settings), load_image(style_path)[0], settings)
     if fast is None and (settings.init == "fast" or keyframes.fill == "fast"):
-        fast = build_stylizer([style_path])
+        fast = build_stylizer(StyleOptions(styles=(style_path,)))
 
     n = source.frame_count
     est_keys = planned_keyframes(n, keyframes.every) if n else None

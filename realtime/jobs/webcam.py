@@ -7,27 +7,28 @@ result and the keys change style, strength and view between frames (see HELP_LIN
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from models.errors import UserError
-from models.images import fit_long_side
 from realtime.frame import (
+    ControllableStylizer,
     Frame,
     FrameProcessor,
     close_processor,
     processor_summary,
     warm_up_processor,
 )
-from realtime.jobs.assembly import build_stylizer, check_size, quietly, run_job, wrap_processor
+from realtime.jobs.assembly import JobRun, LiveCommand, run_live
+from realtime.jobs.settings import Limits, LiveSourceOptions, StyleOptions, Temporal
 from realtime.pipeline import Pipeline, PipelineStats
+from realtime.sinks.base import Sink
+from realtime.sources.base import Source
 
 
 class LiveController:
@@ -39,7 +40,7 @@ class LiveController:
 
     def __init__(
         self,
-        stylizer: Any,
+        stylizer: FrameProcessor,
         *,
         mirror: bool = False,
         snapshot_dir: str | Path = ".",
@@ -69,10 +70,7 @@ class LiveController:
     # -- helpers --------------------------------------------------------------------
     @property
     def controllable(self) -> bool:
-        return all(
-            hasattr(self.stylizer, a)
-            for a in ("style_names", "style_index", "strength", "preserve_color")
-        )
+        return isinstance(self.stylizer, ControllableStylizer)
 
     def say(self, text: str, seconds: float = 2.5) -> None:
         self.message = text
@@ -234,13 +232,13 @@ class _StyleTracking:
     """Wraps the processor to remember which style each output was made with, so the
     switch latency counts until the first frame in the new style is shown."""
 
-    def __init__(self, processor: FrameProcessor, stylizer: Any) -> None:
+    def __init__(self, processor: FrameProcessor, stylizer: FrameProcessor) -> None:
         self.processor = processor
-        self.stylizer = stylizer
+        self.stylizer = stylizer if isinstance(stylizer, ControllableStylizer) else None
         self.used: dict[int, int] = {}
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        idx = getattr(self.stylizer, "style_index", None)
+        idx = self.stylizer.style_index if self.stylizer is not None else None
         out = self.processor(image)
         if idx is not None:
             if len(self.used) > 32:
@@ -257,32 +255,115 @@ class _StyleTracking:
     def close(self) -> None:
         close_processor(self.processor)
 
+    def summary(self) -> dict:
+        return {"keyframes": None, **processor_summary(self.processor)}
+
+
+class _Webcam(LiveCommand):
+    """The window with its HUD and keys (or headless), recordings and snapshots."""
+
+    console_every = 2.0
+
+    def __init__(self, headless: bool, fullscreen: bool, mirror: bool, snapshot_dir: str):
+        self.headless, self.fullscreen = headless, fullscreen
+        self.mirror, self.snapshot_dir = mirror, snapshot_dir
+        self.record: str | None = None
+        self.window: Any = None
+        self.controller: LiveController | None = None
+        self.pipeline: Pipeline | None = None
+        self.shown = _ShownRate()
+
+    def wrap(self, stylizer: FrameProcessor, chain: FrameProcessor) -> FrameProcessor:
+        self.stylizer = stylizer
+        self.tracking = _StyleTracking(chain, stylizer)
+        return self.tracking
+
+    def sinks(self, source: Source) -> list[Sink]:
+        if not self.headless:
+            from realtime.sinks.window import WindowSink
+
+            self.window = WindowSink(f"stylize-video: {source.name}", fullscreen=self.fullscreen)
+        self.controller = LiveController(
+            self.stylizer,
+            mirror=self.mirror,
+            snapshot_dir=self.snapshot_dir,
+            window=self.window,
+            record_path=self.record,
+        )
+        return [self.window] if self.window is not None else []
+
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        mirror = self.controller.mirror if self.controller is not None else self.mirror
+        return np.ascontiguousarray(image[:, ::-1]) if mirror else image
+
+    def view(self, frame: Frame, out: np.ndarray) -> np.ndarray:
+        self.shown.add()
+        if self.window is not None and self.pipeline is not None:
+            from realtime.sinks.window import HELP_LINES
+
+            self.window.hud = self.controller.hud_lines(self.pipeline.stats)
+            changed = processor_summary(self.tracking.processor).get("changed_now")
+            if changed is not None:
+                self.window.hud.insert(1, f"changed {changed:4.0%} of the frame")
+            self.window.overlay = list(HELP_LINES) if self.controller.show_help else []
+        return self.controller.on_frame(frame, out, self.tracking.pop(out))
+
+    def on_start(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+
+    def on_idle(self) -> bool:
+        if self.window is None:
+            return True
+        key = self.window.poll_key(1)
+        if key is not None:
+            self.controller.handle_key(key)
+        return not self.controller.quit and self.window.is_open()
+
+    def on_output(self, frame: Frame, out: np.ndarray, stats: PipelineStats) -> bool:
+        return self.on_idle()
+
+    def console_line(self, stats: PipelineStats) -> str:
+        return "" if self.window is not None else super().console_line(stats)
+
+    def summary(self, source: Source, run: JobRun) -> dict[str, Any]:
+        controller = self.controller
+        controller.stop_recording()
+        lat = controller.switch_latencies_ms
+        return {
+            "recordings": controller.recordings,
+            "snapshots": controller.snapshots,
+            "style_switch_ms": round(sum(lat) / len(lat), 1) if lat else None,
+            "worst_10s_fps": self.shown.worst(10),
+        }
+
+    def report(self, source: Source, run: JobRun, summary: Mapping[str, Any]) -> str:
+        return _report_text(source, run.stats, summary, self.controller)
+
+    def close(self) -> None:
+        if self.controller is not None:
+            self.controller.abort()  # finalizes an open recording
+        if self.window is not None:
+            self.window.close()
+
 
 def run_webcam(
     *,
-    camera: int | str = 0,
-    source: str | None = None,
-    style: Mapping[str, Any] | None = None,
-    width: int | None = None,
-    height: int | None = None,
-    fps: float | None = None,
-    size: int | None = None,
+    source: LiveSourceOptions | None = None,
+    style: StyleOptions | None = None,
+    temporal: Temporal = None,
+    limits: Limits | None = None,
     mirror: bool = False,
     headless: bool = False,
     fullscreen: bool = False,
     record: str | None = None,
     snapshot_dir: str = ".",
-    max_seconds: float | None = None,
-    max_frames: int | None = None,
-    temporal: Mapping[str, Any] | None = None,
+    outputs: Sequence[str] = (),
     as_json: bool = False,
     processor: FrameProcessor | None = None,
 ) -> int:
     """Run the live filter until q/Esc, the window closes, Ctrl-C, SIGTERM, the source ends
-    or `max_seconds`/`max_frames`. `source` (file, URL, image folder or 'testpattern')
-    replaces the camera. `processor` replaces the stylizer (tests)."""
-    from realtime.sources import open_live_source
-
+    or a limit. `source` is a camera, file, URL, image folder or 'testpattern'; `outputs`
+    more sinks (realtime.sinks.open_sink). `processor` replaces the stylizer (tests)."""
     if not headless:
         from realtime.sinks.window import require_display
 
@@ -291,126 +372,29 @@ def run_webcam(
         from realtime.sinks.ffmpeg_writer import check_video_output
 
         check_video_output(record)
-    check_size(size)
-    processor = processor or build_stylizer(**(style or {}))
-    tracking = _StyleTracking(wrap_processor(processor, temporal), processor)
-    src = open_live_source(
-        source if source is not None else camera, width=width, height=height, fps=fps
+    command = _Webcam(headless, fullscreen, mirror, snapshot_dir)
+    command.record = record
+    return run_live(
+        command,
+        source or LiveSourceOptions(),
+        style=style,
+        temporal=temporal,
+        limits=limits,
+        outputs=outputs,
+        processor=processor,
+        as_json=as_json,
     )
-    window = None
-    controller = None
-    try:
-        if not headless:
-            from realtime.sinks.window import HELP_LINES, WindowSink
-
-            window = WindowSink(f"stylize-video: {src.name}", fullscreen=fullscreen)
-        controller = LiveController(
-            processor,
-            mirror=mirror,
-            snapshot_dir=snapshot_dir,
-            window=window,
-            record_path=record,
-        )
-        last_print = [time.monotonic()]
-        shown = _ShownRate()
-        pipelines: list[Pipeline] = []
-
-        def prepare(image: np.ndarray) -> np.ndarray:
-            image = fit_long_side(image, size)
-            return np.ascontiguousarray(image[:, ::-1]) if controller.mirror else image
-
-        def poll() -> bool:
-            if window is None:
-                return True
-            key = window.poll_key(1)
-            if key is not None:
-                controller.handle_key(key)
-            return not controller.quit and window.is_open()
-
-        def view(frame: Frame, out: np.ndarray) -> np.ndarray:
-            shown.add()
-            if window is not None:
-                window.hud = controller.hud_lines(pipelines[0].stats)
-                changed = processor_summary(tracking.processor).get("changed_now")
-                if changed is not None:
-                    window.hud.insert(1, f"changed {changed:4.0%} of the frame")
-                window.overlay = list(HELP_LINES) if controller.show_help else []
-            return controller.on_frame(frame, out, tracking.pop(out))
-
-        def on_output(frame: Frame, out: np.ndarray) -> bool:
-            if window is not None:
-                return poll()
-            now = time.monotonic()
-            if not as_json and now - last_print[0] >= 2.0:
-                last_print[0] = now
-                stats = pipelines[0].stats
-                print(
-                    f"{stats.frames_out} frames  {stats.current_fps:.1f} fps  latency "
-                    f"{stats.current_latency_ms:.0f} ms  dropped {stats.dropped}",
-                    file=sys.stderr,
-                )
-            return True
-
-        run = run_job(
-            src,
-            tracking,
-            [window] if window is not None else [],
-            live=True,
-            prepare=prepare,
-            view=view,
-            on_output=on_output,
-            on_idle=poll,
-            on_start=pipelines.append,
-            max_frames=max_frames,
-            max_seconds=max_seconds,
-        )
-        extra = {
-            "keyframes": None,
-            "first_frame_s": run.first_frame_s,
-            **processor_summary(tracking.processor),
-            "worst_10s_fps": shown.worst(10),
-        }
-        _report(src, run.stats, controller, as_json, run.interrupted, extra)
-        if run.interrupted:
-            raise KeyboardInterrupt
-        return 0
-    finally:
-        quietly(src.close)
-        if controller is not None:
-            controller.abort()  # finalizes an open recording
-        if window is not None:
-            window.close()
 
 
-def _report(
-    src,
-    stats: PipelineStats,
-    controller: LiveController,
-    as_json: bool,
-    interrupted: bool,
-    extra: dict | None = None,
-) -> None:
-    """``extra``: the processor's summary (keyframes: frames the stylizer ran on, None
-    when it runs on every one; changed_share: its work as a share of full frames),
-    first_frame_s (start-up: warm-up to the first frame shown) and worst_10s_fps (None
-    for runs under 11 s)."""
-    controller.stop_recording()
-    lat = controller.switch_latencies_ms
-    summary = stats.as_dict()
-    summary.update(
-        source=src.name,
-        interrupted=interrupted,
-        recordings=controller.recordings,
-        snapshots=controller.snapshots,
-        style_switch_ms=round(sum(lat) / len(lat), 1) if lat else None,
-        **(extra or {}),
-    )
+def _report_text(
+    source: Source, stats: PipelineStats, summary: Mapping[str, Any], controller: LiveController
+) -> str:
+    """`summary` holds the processor's figures (keyframes: frames the stylizer ran on,
+    None when it runs on every one; changed_share: its work as a share of full frames),
+    first_frame_s (start-up: warm-up to the first frame shown)."""
     keyframes = summary.get("keyframes")
-    if as_json:
-        print(json.dumps(summary))
-        return
-    print(
-        f"{src.name}: {stats.frames_out} frames shown in {stats.elapsed_s:.1f} s "
+    lines = [
+        f"{source.name}: {stats.frames_out} frames shown in {stats.elapsed_s:.1f} s "
         f"({stats.output_fps:.1f} fps out, {stats.input_fps:.1f} fps in, {stats.dropped} "
         f"stale frames dropped); processing {stats.stage_ms.get('process', 0):.0f} ms/frame; "
         f"capture-to-display {stats.latency_ms:.0f} ms (p95 {stats.latency_p95_ms:.0f})"
@@ -424,10 +408,9 @@ def _report(
             f"; {summary['changed_share']:.0%} of the frame re-stylized on average"
             if "changed_share" in summary
             else ""
-        ),
-        file=sys.stderr,
-    )
-    if lat:
-        print(f"style switch: {summary['style_switch_ms']} ms key-to-screen", file=sys.stderr)
-    for p in controller.recordings:
-        print(f"recorded {p}", file=sys.stderr)
+        )
+    ]
+    if summary.get("style_switch_ms") is not None:
+        lines.append(f"style switch: {summary['style_switch_ms']} ms key-to-screen")
+    lines += [f"recorded {p}" for p in controller.recordings]
+    return "\n".join(lines)

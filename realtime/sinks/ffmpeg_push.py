@@ -76,6 +76,11 @@ class PushTarget:
         return _redact(self.url)
 
 
+def is_push_target(spec: str) -> bool:
+    """A URL or an HLS playlist: what `parse_target` takes (or refuses with the fix)."""
+    return "://" in spec or Path(spec).suffix.lower() == ".m3u8"
+
+
 def parse_target(to: str) -> PushTarget:
     """Validate `--to` (UserError with the fix)."""
     scheme = urlsplit(to).scheme.lower() if "://" in to else ""

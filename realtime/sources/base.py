@@ -25,6 +25,9 @@ class Source:
     frame_count: int | None = None  # known for files and folders (an estimate for containers)
     dropped: int = 0  # frames a live source replaced by newer ones before anyone took them
     name: str = "source"
+    # The frame size it delivers, when known before the first frame (warm-up uses it)
+    width: int | None = None
+    height: int | None = None
 
     def __iter__(self) -> Iterator[Frame]:  # pragma: no cover - abstract
         raise NotImplementedError

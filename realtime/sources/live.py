@@ -69,7 +69,7 @@ class LiveSource(Source):
         try:
             self._release()
         except Exception:
-            log.exception("%s: releasing the device failed", getattr(self, "name", "source"))
+            log.exception("%s: releasing the device failed", self.name)
 
     def _run(self) -> None:
         try:
@@ -124,6 +124,6 @@ class LiveSource(Source):
         if self._thread.is_alive():
             log.warning(
                 "%s: still inside a read after %.0f s; the device is released when it returns",
-                getattr(self, "name", "source"),
+                self.name,
                 self.join_timeout,
             )

@@ -22,6 +22,7 @@ class PlaybackSource(LiveSource):
         self.inner = open_inner()
         self.name = self.inner.name
         self.fps = self.inner.fps
+        self.width, self.height = self.inner.width, self.inner.height
         self.passes = 1  # times the file has been started
         self._it = None
         self._t0: float | None = None
