@@ -3,6 +3,7 @@ sinks, source and processor are torn down on success, interrupt and error."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -128,11 +129,19 @@ class WarmingProcessor:
         return image
 
 
-@pytest.mark.parametrize("live", [True, False])
-def test_a_live_job_warms_the_processor_up_before_the_first_frame(live: bool) -> None:
+def test_a_live_job_warms_the_processor_up_before_the_first_frame(capsys) -> None:
+    from realtime.jobs.assembly import LiveCommand, run_live
+    from realtime.jobs.settings import Limits, LiveSourceOptions
+
     proc = WarmingProcessor()
-    run = run_job(TimedSource(3), proc, [RecordingSink()], live=live)
-    assert proc.events[0] == ("warm_up" if live else "frame")
-    assert proc.events.count("warm_up") == (1 if live else 0)
+    source = LiveSourceOptions("testpattern", width=32, height=24, fps=30)
+    run_live(LiveCommand(), source, processor=proc, limits=Limits(max_frames=3), as_json=True)
+    assert proc.events[0] == "warm_up" and proc.events.count("warm_up") == 1
     # start-up is reported from the job's start, warm-up included
-    assert run.first_frame_s is not None and (run.first_frame_s >= 0.05 or not live)
+    assert json.loads(capsys.readouterr().out)["first_frame_s"] >= 0.05
+
+
+def test_a_file_job_does_not_warm_up() -> None:
+    proc = WarmingProcessor()
+    run_job(TimedSource(3), proc, [RecordingSink()], live=False)
+    assert "warm_up" not in proc.events

@@ -111,6 +111,7 @@ def run_job(
     on_start: Callable[[Pipeline], None] | None = None,
     max_frames: int | None = None,
     max_seconds: float | None = None,
+    started: float | None = None,
 ) -> JobRun:
     """Run `source` through `processor` into every sink until the source ends, a limit is
     reached, `on_output`/`on_idle` return False, or Ctrl-C/SIGTERM.
@@ -121,7 +122,8 @@ def run_job(
     base before the first frame. On the way out, every sink is closed (a finished file,
     also after an interrupt) or aborted (an error: no half output), then the source and
     the processor. An interrupt comes back as `JobRun.interrupted` after that, for the
-    command to report and re-raise; errors propagate."""
+    command to report and re-raise; errors propagate. `started`: the time.monotonic()
+    the start-up began (a live job's warm-up), for `JobRun.first_frame_s`."""
     opened = False
     first_frame_s = None
 
@@ -130,7 +132,7 @@ def run_job(
         if keep is not None and not keep(frame):
             return None
         if not opened:
-            first_frame_s = round(time.monotonic() - t0, 3)
+            first_frame_s = round(time.monotonic() - (started or t0), 3)
             for sink in sinks:
                 sink.open(source.time_base)
             opened = True
@@ -293,6 +295,7 @@ def run_live(
     def prepare(image: np.ndarray) -> np.ndarray:
         return command.prepare(fit_long_side(image, source.size))
 
+    started = time.monotonic()
     try:
         warm_up(stylizer, chain, src, prepare)  # before the source delivers frames
         sinks = command.sinks(src)
@@ -311,7 +314,7 @@ def run_live(
         line = command.announce(src, sinks)
         if line and not as_json:
             print(line, file=sys.stderr, flush=True)
-        run = _run_live_job(command, src, chain, sinks, prepare, limits, as_json)
+        run = _run_live_job(command, src, chain, sinks, prepare, limits, as_json, started)
         summary = run.stats.as_dict()
         summary.update(source=src.name, interrupted=run.interrupted)
         summary.update(first_frame_s=run.first_frame_s, **processor_summary(chain))
@@ -328,7 +331,9 @@ def run_live(
         quietly(src.close)
 
 
-def _run_live_job(command, src, chain, sinks, prepare, limits: Limits, as_json: bool) -> JobRun:
+def _run_live_job(
+    command, src, chain, sinks, prepare, limits: Limits, as_json: bool, started: float
+) -> JobRun:
     pipelines: list[Pipeline] = []
     last_print = [time.monotonic()]
 
@@ -358,4 +363,5 @@ def _run_live_job(command, src, chain, sinks, prepare, limits: Limits, as_json: 
         on_start=on_start,
         max_frames=limits.max_frames,
         max_seconds=limits.max_seconds,
+        started=started,
     )
