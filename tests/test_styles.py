@@ -3,7 +3,6 @@ them; `styles --contact-sheet` draws them all on the bundled photo."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 import subprocess
@@ -24,9 +23,9 @@ from models.styles import (
     preset_number,
 )
 from realtime.jobs import styles as styles_job
-from realtime.jobs.assembly import build_stylizer
 from realtime.jobs.demo import DEMO_STYLE
-from stylize_video import _style_kwargs, build_parser, main
+from realtime.jobs.settings import StyleOptions
+from stylize_video import _style_options, build_parser, main
 
 
 def test_every_preset_has_a_unique_shell_safe_name():
@@ -145,12 +144,12 @@ def test_the_default_preset_is_the_one_that_keeps_faces_everywhere(capsys):
     out = capsys.readouterr().out
     assert [ln.split()[1] for ln in out.splitlines() if "(the default)" in ln] == ["expressive-oil"]
     args = build_parser().parse_args(["video", "in.mp4", "-o", "o.mp4"])
-    assert _style_kwargs(args)["styles"] == [DEFAULT_STYLE]
+    assert _style_options(args).styles == (DEFAULT_STYLE,)
     with pytest.raises(SystemExit):
         main(["video", "--help"])
     assert "(default: preset:5, expressive-oil)" in " ".join(capsys.readouterr().out.split())
     assert DEMO_STYLE == DEFAULT_STYLE
-    assert inspect.signature(build_stylizer).parameters["styles"].default == (DEFAULT_STYLE,)
+    assert StyleOptions().styles == (DEFAULT_STYLE,)  # what build_stylizer uses by default
 
 
 @pytest.mark.parametrize(
