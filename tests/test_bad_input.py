@@ -177,7 +177,8 @@ def test_video_fps_must_be_a_positive_number(tmp_path, frames_folder, capsys, mo
     )
     assert code == 2
     assert err.strip().splitlines() == [
-        f"stylize-video: error: --fps {float(fps)}: give a positive number, e.g. --fps 25"
+        f"stylize-video: error: --fps {float(fps)}: give a frame rate from 0.5 to 240, "
+        "e.g. --fps 25"
     ]
     assert not out.exists()
 
