@@ -37,7 +37,7 @@ from realtime.flow import MotionEstimator, warp  # noqa: E402
 from realtime.jobs.assembly import wrap_processor  # noqa: E402
 from realtime.metrics import Fidelity  # noqa: E402
 from realtime.sources.test_pattern import render_pattern  # noqa: E402
-from stylize_video import _temporal_settings, build_parser  # noqa: E402
+from stylize_video import _temporal_options, build_parser  # noqa: E402
 
 VIDEO = ROOT.parent / "shared" / "data" / "video"
 PATCH = 16
@@ -79,7 +79,7 @@ def main() -> None:
     runs = {  # as the video command builds them
         flags: wrap_processor(
             stylizer,
-            _temporal_settings(
+            _temporal_options(
                 build_parser().parse_args(["video", "-o", "o.mp4", "i", *flags.split()])
             ),
         )

@@ -16,6 +16,7 @@ import pytest
 from video_clips import make_clip, slow_fake_cli, stream_times
 
 from models.errors import UserError
+from realtime.jobs.settings import ClipOptions
 from realtime.jobs.video import convert_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,16 +62,21 @@ def test_an_interrupted_rerun_keeps_the_finished_output(clip, tmp_path) -> None:
 # -- a frame folder never mixes two runs (item 3) -------------------------------------------
 
 
+HALF = ClipOptions(end=0.5)
+
+
 def test_a_frame_folder_of_an_earlier_run_is_refused_or_replaced(clip, tmp_path, capsys) -> None:
     frames = tmp_path / "frames"
     convert_video(str(clip), str(frames), processor=invert, progress=False, as_json=True)
     assert len(list(frames.iterdir())) == 60
     (frames / "notes.txt").write_text("the user's own file")
     with pytest.raises(UserError, match=r"holds 60 frames of an earlier run; add --overwrite"):
-        convert_video(str(clip), str(frames), processor=invert, end=0.5, progress=False)
+        convert_video(
+            str(clip), str(frames), processor=invert, clip=ClipOptions(end=0.5), progress=False
+        )
     assert len(list(frames.glob("frame_*.png"))) == 60  # refused before anything changed
     capsys.readouterr()
-    convert_video(str(clip), str(frames), processor=invert, end=0.5, progress=False,
+    convert_video(str(clip), str(frames), processor=invert, clip=HALF, progress=False,
                   overwrite=True)  # fmt: skip
     assert "replacing 60 frames of an earlier run" in capsys.readouterr().err
     assert sorted(p.name for p in frames.iterdir()) == [
@@ -78,9 +84,13 @@ def test_a_frame_folder_of_an_earlier_run_is_refused_or_replaced(clip, tmp_path,
         "notes.txt",
     ]
     pattern = tmp_path / "pat" / "%04d.jpg"
-    convert_video(str(clip), str(pattern), processor=invert, end=0.3, progress=False)
+    convert_video(
+        str(clip), str(pattern), processor=invert, clip=ClipOptions(end=0.3), progress=False
+    )
     with pytest.raises(UserError, match="holds 9 frames"):
-        convert_video(str(clip), str(pattern), processor=invert, end=0.2, progress=False)
+        convert_video(
+            str(clip), str(pattern), processor=invert, clip=ClipOptions(end=0.2), progress=False
+        )
 
 
 def test_the_cli_takes_overwrite_for_a_frame_folder(clip, tmp_path) -> None:

@@ -196,7 +196,7 @@ def test_window_with_hud_and_keys_under_xvfb(tmp_path):
     assert "Traceback" not in r.stderr
 
 
-LIVE_CLI = slow_fake_cli("realtime.jobs.webcam", 0.01)
+LIVE_CLI = slow_fake_cli("realtime.jobs.assembly", 0.01)  # run_live builds it
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

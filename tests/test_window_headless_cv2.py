@@ -61,7 +61,7 @@ def test_webcam_command_exits_2_before_any_slow_work(headless_cv2, monkeypatch, 
     import stylize_video
 
     monkeypatch.setattr(
-        "realtime.jobs.webcam.build_stylizer",
+        "realtime.jobs.assembly.build_stylizer",
         lambda *a, **k: pytest.fail("the model was loaded before the window check"),
     )
     assert stylize_video.main(["webcam", "--source", "testpattern"]) == 2

@@ -172,6 +172,9 @@ def run_job(
         raise
     finally:
         quietly(source.close)  # the pipeline closed it already; a stream run did not
+    if interrupted and not source.live:  # Ctrl-C is how a live recording ends: it is complete
+        for sink in sinks:
+            sink.interrupted = True
     _close_all(sinks)
     stats = pipeline.final_stats if pipeline is not None else _stream_stats(sinks, t0)
     return JobRun(stats, interrupted, time.monotonic() - t0, result, first_frame_s)
