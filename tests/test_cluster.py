@@ -211,6 +211,36 @@ def test_an_address_nothing_answers_at_is_one_line_and_leaves_nothing(capsys, cl
     assert "give host:port" in capsys.readouterr().err
 
 
+def test_an_address_where_something_else_listens_gives_up_in_one_line(clip, tmp_path):
+    """A port that accepts connections but is no Ray head: Ray would retry for minutes."""
+    import socket
+
+    script = textwrap.dedent(
+        """
+        import sys
+        import realtime.jobs.cluster as cluster
+        cluster.CONNECT_TIMEOUT = 2.0
+        import stylize_video
+        sys.exit(stylize_video.main(sys.argv[1:]))
+        """
+    )
+    out = tmp_path / "o.mp4"
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
+        r = subprocess.run(
+            [sys.executable, "-c", script, "video", str(clip), "-o", str(out), "--ray-address",
+             address],
+            env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+            timeout=60,
+        )  # fmt: skip
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert f"--ray-address {address}: no Ray cluster answered within 2 s" in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
 class _FakeRay:
     """What _connect asks of a running Ray (a caller's): its CPUs and memory."""
 

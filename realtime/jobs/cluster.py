@@ -75,6 +75,7 @@ WORKER_PREFIX = "sv-worker-"  # + pid: each actor's copy of its inputs, in the t
 # on the 640x360 fast path: --workers is capped by the memory Ray reports.
 WORKER_BYTES = 750 * 2**20
 ADDRESS_TIMEOUT = 5.0  # seconds to reach --ray-address before telling the user
+CONNECT_TIMEOUT = 15.0  # seconds for Ray to join the cluster there (it retries for minutes)
 # Frames processed before each seam: the temporal filter's memory of the state it starts
 # from decays as temporal^n (0.7^10 = 0.03); bench_cluster.py counts what they cost.
 WARMUP_FRAMES = 10
@@ -325,6 +326,41 @@ def check_address(address: str) -> None:
         ) from None
 
 
+def _join(ray, address: str, options: dict[str, Any]) -> None:
+    """ray.init(address) bounded by CONNECT_TIMEOUT: something that answers at the address
+    but is not a Ray head (or refuses this machine) keeps Ray retrying for minutes,
+    printing a C++ warning every few seconds (kept off the terminal while it tries)."""
+    done = threading.Event()
+    failure: list[BaseException] = []
+
+    def connect() -> None:
+        try:
+            ray.init(address=address, **options)
+        except BaseException as e:
+            failure.append(e)
+        finally:
+            done.set()
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        threading.Thread(target=connect, name="ray-connect", daemon=True).start()
+        answered = done.wait(CONNECT_TIMEOUT)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    if not answered:
+        raise UserError(
+            f"--ray-address {address}: no Ray cluster answered within {CONNECT_TIMEOUT:.0f} s "
+            "(something else listens there, or the cluster refuses this machine); check the "
+            "address"
+        )
+    if failure:
+        raise failure[0]
+
+
 @dataclass
 class _Ray:
     """What `_connect` set up: the workers to start, the CPUs each takes, and whether
@@ -360,7 +396,7 @@ def _connect(
         got = _Ray(0, 1)  # a cluster (or a caller's Ray: tests, notebooks): one CPU each
         if not ray.is_initialized():
             try:
-                ray.init(address=address, **quiet)
+                _join(ray, address, quiet)
             except ConnectionError:
                 raise UserError(
                     f"--ray-address {address}: no running Ray cluster found; start one with "
