@@ -301,6 +301,11 @@ def test_video_job_interrupt_keeps_a_playable_file_and_resumes(
     optimize_video(str(clip_with_audio), str(out), optimizer=opt, **kw)
     assert len(opt.calls) == 2  # keyframes 6 and 9 only
     assert stream_times(out, "v").count == 10
+    # interrupted again: the finished output stays, this run's frames go beside it
+    with pytest.raises(KeyboardInterrupt):
+        optimize_video(str(clip_with_audio), str(out), optimizer=Interrupting(), **kw)
+    assert stream_times(out, "v").count == 10
+    assert stream_times(out.with_name("out.partial.mp4"), "v").count == 4
 
 
 def test_preset_style_is_refused(tmp_path: Path, clip_with_audio: Path) -> None:

@@ -327,6 +327,7 @@ def _report_offline(output, sink, result: OfflineResult, wall, as_json, interrup
         "filled_fraction": round(result.filled_fraction, 4),
         "audio": bool(sink.summary().get("audio")),
         "work_dir": str(work.path),
+        **{k: v for k, v in sink.summary().items() if k == "partial_output"},
         "keyframe_reports": [asdict(k) for k in keys],
     }
     if as_json:
@@ -342,8 +343,11 @@ def _report_offline(output, sink, result: OfflineResult, wall, as_json, interrup
             file=err,
         )
     if interrupted:
+        held = f"{output} holds"
+        if "partial_output" in summary:  # an earlier complete output was left as it was
+            held = f"{output} was left as it was; {summary['partial_output']} holds"
         print(
-            f"interrupted: {output} holds the first {summary['frames']} frames; finished "
+            f"interrupted: {held} the first {summary['frames']} frames; finished "
             f"keyframes are kept in {work.path}, rerun the same command to resume",
             file=err,
         )
