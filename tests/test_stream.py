@@ -270,7 +270,9 @@ def test_hls_ends_with_every_frame_and_the_end_tag(tmp_path, capsys, video, audi
     summary = json.loads(capsys.readouterr().out)
     assert summary["last_error"] is None  # ffmpeg ended by itself, not killed
     assert playlist.read_text().rstrip().endswith("#EXT-X-ENDLIST")
-    assert stream_times(playlist).count == summary["pushed"] >= 12
+    # The push is constant frame rate: on a loaded machine ffmpeg may repeat a frame to fill
+    # a gap in the live timing (25 segments' frames for 24 pushed, seen), but loses none.
+    assert stream_times(playlist).count >= summary["pushed"] >= 12
 
 
 def test_run_stream_refuses_bad_requests_before_starting(tmp_path):
