@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from pathlib import Path
 from typing import Any
@@ -85,4 +86,6 @@ def _write_error(path: Path, e: OSError) -> UserError:
     """A disk that cannot take the frames (full, read-only, no permission): the user's
     to fix, in one line."""
     why = (e.strerror or str(e)).lower()
-    return UserError(f"cannot write {path}: {why}; free some space or choose another -o")
+    full = e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    fix = "free some space or choose another -o" if full else "choose another -o"
+    return UserError(f"cannot write {path}: {why}; {fix}")
