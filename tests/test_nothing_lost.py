@@ -41,7 +41,7 @@ def test_an_interrupted_rerun_keeps_the_finished_output(clip, tmp_path) -> None:
         [sys.executable, "-c", slow_fake_cli("realtime.jobs.video", 0.03), "video", str(clip),
          "-o", str(out)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
+        errors="replace", start_new_session=True,
     )  # fmt: skip
     done = 0
     for line in p.stdout:

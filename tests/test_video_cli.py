@@ -142,6 +142,7 @@ def test_interrupt_leaves_playable_file_with_matching_audio(clip, tmp_path, sig)
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        errors="replace",  # a signal can cut the progress bar inside a character
         start_new_session=True,  # like a terminal: the signal goes to the whole group
     )
     done = 0
