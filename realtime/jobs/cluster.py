@@ -369,7 +369,7 @@ class _Ray:
     workers: int
     cpus: int
     started: bool = False
-    session: Path | None = None  # the files of a Ray started here, removed after it
+    local: bool = False  # started on this machine: its session files are removed after it
 
 
 def _connect(
@@ -390,8 +390,15 @@ def _connect(
         if workers and cores < workers:
             why.append(f"this machine has {cores} CPUs")
         cpus = max(1, cores // n)
-        ray.init(num_cpus=n * cpus, include_dashboard=False, **quiet)
-        got = _Ray(n, cpus, started=True, session=_session_dir(ray))
+        try:
+            ray.init(num_cpus=n * cpus, include_dashboard=False, **quiet)
+        except SystemExit as e:  # SIGTERM while starting: Ray's own handler exits 15
+            if e.code != signal.SIGTERM:
+                raise
+            ray.shutdown()
+            _remove_sessions()
+            raise KeyboardInterrupt from None
+        got = _Ray(n, cpus, started=True, local=True)
     else:
         got = _Ray(0, 1)  # a cluster (or a caller's Ray: tests, notebooks): one CPU each
         if not ray.is_initialized():
@@ -406,7 +413,7 @@ def _connect(
         got.workers = min(workers or max(1, int(ray.cluster_resources().get("CPU", 1))), most)
     resources = ray.cluster_resources()
     cpus = int(resources.get("CPU", 1)) // got.cpus
-    if got.workers > cpus and not got.session:  # each worker holds its CPUs
+    if got.workers > cpus and not got.local:  # each worker holds its CPUs
         why.append(f"the cluster has {cpus} CPUs free for them")
     memory = resources.get("memory")
     fit = int(memory // WORKER_BYTES) if memory else got.workers
@@ -460,9 +467,10 @@ def run_cluster(
     )
     scanner.start()
     try:
+        run.term.enter_context(sigterm_as_interrupt())  # also while Ray starts or joins
         # more workers than segments would only idle (shots are not known before the scan)
         run.ray_info = _connect(ray, cluster.workers, cluster.ray_address, most, log)
-        # Ray's C++ side dumps a stack on SIGTERM and exits 1: end like Ctrl-C instead
+        # ray.init put its C++ handler in (a stack dump and exit 1): end like Ctrl-C again
         run.term.enter_context(sigterm_as_interrupt())
         run.bar = progress_bar(
             round(estimate) or None, "frame", output, quiet=as_json or not progress
@@ -663,8 +671,8 @@ class _Run:
                 self.ray.kill(s.actor)
         if self.ray_info.started:
             self.ray.shutdown()
-        if self.ray_info.session is not None:
-            _remove_session(self.ray_info.session)
+        if self.ray_info.local:
+            _remove_sessions()
         self.term.close()
         if not finished:
             for f in self.files:
@@ -684,23 +692,21 @@ def _estimate(src: Path, start: float | None, end: float | None) -> tuple[float,
     return seconds, seconds * (info.fps or 25.0)
 
 
-def _session_dir(ray) -> Path | None:
-    """The session folder (logs, sockets) of the Ray this process started."""
-    with contextlib.suppress(Exception):  # where Ray keeps it is not public API
-        return Path(ray._private.worker._global_node.get_session_dir_path())
-    return None
-
-
-def _remove_session(session: Path) -> None:
-    """Remove a finished local Ray's session folder (Ray keeps every one, megabytes of
-    logs each), its `session_latest` link, and Ray's folder if that leaves it empty."""
-    shutil.rmtree(session, ignore_errors=True)
-    latest = session.parent / "session_latest"
+def _remove_sessions() -> None:
+    """Remove the session folders (logs, sockets: megabytes each, Ray keeps every one) of
+    the local Ray this process started and shut down: Ray names them after the starting
+    process, `session_<time>_<pid>`. Also `session_latest` if it pointed to one, and
+    Ray's folder if that leaves it empty."""
+    root = Path(os.environ.get("RAY_TMPDIR") or os.environ.get("TMPDIR") or "/tmp") / "ray"
+    mine = {p.name for p in root.glob(f"session_*_{os.getpid()}")}
+    for name in mine:
+        shutil.rmtree(root / name, ignore_errors=True)
+    latest = root / "session_latest"
     with contextlib.suppress(OSError):
-        if latest.is_symlink() and Path(os.readlink(latest)).name == session.name:
+        if latest.is_symlink() and Path(os.readlink(latest)).name in mine:
             latest.unlink()
     with contextlib.suppress(OSError):
-        session.parent.rmdir()  # only when empty
+        root.rmdir()  # only when empty
 
 
 def _remove_dead_worker_files(ray, slot: _Slot) -> None:
@@ -851,7 +857,10 @@ def _report(files, slots, wall, timing, as_json: bool, interrupted: bool, n_work
         return
     if interrupted:
         kept = sum(len(f.done) for f in files)
-        where = ", ".join(str(f.work.path) for f in files if f.done) or "nothing"
+        if not kept:
+            print("interrupted before any segment was finished", file=sys.stderr)
+            return
+        where = ", ".join(str(f.work.path) for f in files if f.done)
         print(
             f"interrupted: {kept} finished segments kept in {where}; rerun with --resume",
             file=sys.stderr,
