@@ -15,10 +15,6 @@ class DevicePlan:
     jit_compile: bool
     mixed_precision: bool
 
-    @property
-    def is_gpu(self) -> bool:
-        return "GPU" in self.device
-
 
 def plan_device(
     gpus: Sequence[str],

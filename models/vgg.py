@@ -381,8 +381,3 @@ def build_vgg16_extractor(
     model = keras.Model(inp, [outputs[n] for n in layers], name="vgg16_features")
     model.trainable = False
     return model
-
-
-def load_vgg16_extractor(layers: Sequence[str]) -> Any:
-    """The extractor with the cached torchvision weights (fetch them first)."""
-    return build_vgg16_extractor(layers, load_vgg16_weights())

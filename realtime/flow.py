@@ -105,11 +105,6 @@ def _outside(pos: np.ndarray) -> np.ndarray:
     return (x < 0) | (x > w - 1) | (y < 0) | (y > h - 1)
 
 
-def leaves_frame(flow: np.ndarray) -> np.ndarray:
-    """True where ``x + flow(x)`` falls outside the frame: the match is not visible there."""
-    return _outside(_grid(*flow.shape[:2]) + flow)
-
-
 def forward_backward_occlusion(flow_ab: np.ndarray, flow_ba: np.ndarray) -> np.ndarray:
     """True where the forward-backward check fails on ``a``'s grid (Sundaram et al. 2010):
     ``|w_ab + w_ba(x + w_ab)|^2 > 0.01 (|w_ab|^2 + |w_ba(x + w_ab)|^2) + 0.5``.
