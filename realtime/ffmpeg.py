@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -38,6 +40,32 @@ def popen(cmd: list[str], **kw) -> subprocess.Popen:
     close its input on purpose and it finalizes the file, instead of dying half-way.
     If we are killed outright its pipes close and it exits on its own."""
     return subprocess.Popen(cmd, start_new_session=True, **kw)
+
+
+def stop_process(
+    proc: subprocess.Popen,
+    timeout: float | None,
+    *,
+    interrupt: float | None = None,
+    on_timeout: Callable[[], None] | None = None,
+) -> int:
+    """Wait up to `timeout` s for `proc` to end by itself, then (after `on_timeout`, a
+    warning) send SIGINT and wait `interrupt` s more when given (ffmpeg finishes its output
+    on SIGINT: the last HLS segment, the end tag), then kill it. Returns its exit code."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pass
+    if on_timeout is not None:
+        on_timeout()
+    if interrupt is not None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            return proc.wait(timeout=interrupt)
+        except subprocess.TimeoutExpired:
+            pass
+    proc.kill()
+    return proc.wait()
 
 
 @dataclass(frozen=True)

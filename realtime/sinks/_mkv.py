@@ -9,6 +9,8 @@ rgb24. Only the handful of EBML elements ffmpeg needs are written.
 
 from __future__ import annotations
 
+import numpy as np
+
 TICKS_PER_SECOND = 1_000_000  # TimestampScale of 1000 ns
 
 
@@ -83,3 +85,15 @@ def frame_duration(ticks: int) -> bytes:
     """The BlockDuration that closes the BlockGroup opened by `frame_cluster_header`
     (fixed 8-byte payload, so the group's size was known in advance)."""
     return b"\x9b" + _vint(DURATION_BYTES) + max(1, ticks).to_bytes(DURATION_BYTES, "big")
+
+
+def ticks_after(pts: float, first_pts: float, last_ticks: int) -> int:
+    """A frame's time in ticks since the first frame: strictly after the last one (two
+    frames with one timestamp would otherwise collide), never dropped."""
+    return max(round((pts - first_pts) * TICKS_PER_SECOND), last_ticks + 1)
+
+
+def frame_block(ticks: int, image: np.ndarray) -> tuple[bytes, memoryview]:
+    """The cluster header and the raw RGB bytes of one frame, to write in that order."""
+    data = np.ascontiguousarray(image)
+    return frame_cluster_header(ticks, data.nbytes), memoryview(data).cast("B")

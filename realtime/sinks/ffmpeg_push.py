@@ -23,7 +23,6 @@ import contextlib
 import logging
 import os
 import re
-import signal
 import subprocess
 import threading
 import time
@@ -33,17 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import numpy as np
-
+import realtime.sinks._mkv as _mkv
 from models.errors import UserError
-from realtime.ffmpeg import ffmpeg_exe, popen
+from realtime.ffmpeg import ffmpeg_exe, popen, stop_process
 from realtime.frame import Frame
-from realtime.sinks._mkv import (
-    TICKS_PER_SECOND,
-    frame_cluster_header,
-    frame_duration,
-    stream_header,
-)
 from realtime.sinks.base import Sink
 from realtime.sinks.ffmpeg_writer import AudioTrack
 
@@ -275,14 +267,12 @@ class FfmpegPushSink(Sink):
                         self._start(frame)
                         first_pts, last_ticks = frame.pts, -1
                         streaming_since = time.monotonic()
-                    ticks = max(round((frame.pts - first_pts) * TICKS_PER_SECOND), last_ticks + 1)
-                    last_ticks = ticks
-                    data = np.ascontiguousarray(frame.image)
-                    self._pipe(frame_cluster_header(ticks, data.nbytes))
-                    self._pipe(memoryview(data).cast("B"))
+                    last_ticks = _mkv.ticks_after(frame.pts, first_pts, last_ticks)
+                    for part in _mkv.frame_block(last_ticks, frame.image):
+                        self._pipe(part)
                     # the nominal duration now, rather than the true one when the next
                     # frame comes: the output is constant-rate and nothing waits a frame
-                    self._pipe(frame_duration(round(TICKS_PER_SECOND / self.fps)))
+                    self._pipe(_mkv.frame_duration(round(_mkv.TICKS_PER_SECOND / self.fps)))
                     self.frames += 1
                     self.state = "streaming"
                 except (BrokenPipeError, ValueError, OSError):
@@ -329,7 +319,7 @@ class FfmpegPushSink(Sink):
         self.starts += 1
         if self.starts > 1:
             log.warning("push to %s: reconnecting (attempt %d)", self.target.display, self.starts)
-        self._pipe(stream_header(w, h))
+        self._pipe(_mkv.stream_header(w, h))
 
     def _drain(self, proc: subprocess.Popen) -> None:
         for line in iter(proc.stderr.readline, b""):
@@ -342,11 +332,7 @@ class FfmpegPushSink(Sink):
             return "not running"
         with contextlib.suppress(OSError):
             proc.stdin.close()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 5)
         if self._stderr_thread is not None:
             self._stderr_thread.join(timeout=5)
         proc.stderr.close()
@@ -366,16 +352,7 @@ class FfmpegPushSink(Sink):
             return
         with contextlib.suppress(OSError):
             proc.stdin.close()
-        try:
-            proc.wait(timeout=self.stall_timeout)
-        except subprocess.TimeoutExpired:
-            # ffmpeg finishes its output on SIGINT (HLS: the last segment, the end tag)
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, self.stall_timeout, interrupt=5)
         if self._stderr_thread is not None:
             self._stderr_thread.join(timeout=5)
         proc.stderr.close()

@@ -39,13 +39,14 @@ import numpy as np
 
 from models.atomic import part_file
 from models.errors import UserError
-from realtime.ffmpeg import FfmpegError, ffmpeg_exe, popen
+from realtime.ffmpeg import FfmpegError, ffmpeg_exe, popen, stop_process
 from realtime.frame import Frame
 from realtime.sinks._mkv import (
     TICKS_PER_SECOND,
-    frame_cluster_header,
+    frame_block,
     frame_duration,
     stream_header,
+    ticks_after,
 )
 from realtime.sinks.base import Sink
 from realtime.validate import prepare_output_folder, refuse_stdout
@@ -105,6 +106,7 @@ _WRITE_FAILURES = (
 def write_failure(returncode: int | None, stderr: str) -> str | None:
     """Why ffmpeg could not write its output when the cause is the disk (no space, quota,
     a file-size limit), as a phrase for the user; None for any other failure."""
+    # SIGXFSZ exists only on POSIX systems: nothing matches elsewhere
     if returncode == -getattr(signal, "SIGXFSZ", 0):
         return "the file-size limit was reached (ulimit -f)"
     for text, code, why in _WRITE_FAILURES:
@@ -333,16 +335,14 @@ class FfmpegVideoWriter(Sink):
         if self.padded:
             h, w = image.shape[:2]
             image = np.pad(image, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-        ticks = round((frame.pts - self._first_pts) * TICKS_PER_SECOND)
-        ticks = max(ticks, self._last_ticks + 1)  # strictly increasing, never dropped
+        ticks = ticks_after(frame.pts, self._first_pts, self._last_ticks)
         if self._encoded:
             self._send(frame_duration(ticks - self._last_ticks))  # closes the previous frame
             self._last_interval = frame.pts - self._last_pts
         self._last_ticks = ticks
         self._last_pts = frame.pts
-        data = np.ascontiguousarray(image)
-        self._send(frame_cluster_header(ticks, data.nbytes))
-        self._send(memoryview(data).cast("B"))
+        for part in frame_block(ticks, image):
+            self._send(part)
         self._encoded += 1
 
     def close(self) -> None:
@@ -413,12 +413,7 @@ class FfmpegVideoWriter(Sink):
 
     def _wait(self, proc: subprocess.Popen, what: str) -> int:
         """Wait for `proc`, at most `stop_timeout` s; then warn and kill it."""
-        try:
-            return proc.wait(timeout=self.stop_timeout)
-        except subprocess.TimeoutExpired:
-            self._warn_stuck(what)
-            proc.kill()
-            return proc.wait()
+        return stop_process(proc, self.stop_timeout, on_timeout=lambda: self._warn_stuck(what))
 
     def abort(self) -> None:
         """Stop without producing an output file."""
@@ -443,9 +438,7 @@ class FfmpegVideoWriter(Sink):
 
     def _cleanup(self, final_tmp: str | None) -> None:
         if self._proc is not None:
-            if self._proc.poll() is None:
-                self._proc.kill()
-            self._proc.wait()
+            stop_process(self._proc, 0)
             if self._stderr_thread:
                 self._stderr_thread.join(timeout=5)
             if self._proc.stderr:
