@@ -35,6 +35,7 @@ from typing import Any, Literal
 import numpy as np
 
 from models.errors import UserError
+from models.progress import progress_bar
 
 # Content: the notebook's deep layer; Johnson et al. use relu2_2 (= Keras block2_conv2,
 # whose output is after the ReLU). Style: Gatys et al.'s relu1_1..relu5_1.
@@ -79,9 +80,15 @@ class OptimizeSettings:
             raise UserError("--content-layers is empty: name at least one VGG16 layer")
         if not self.style_layers and self.style_weight > 0:
             raise UserError("--style-layers is empty: name at least one VGG16 layer")
-        for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight"):
-            if getattr(self, name) < 0 or not math.isfinite(getattr(self, name)):
-                raise UserError(f"--{name.replace('_', '-')} must be >= 0")
+        weights = {
+            "content": self.content_weight,
+            "style": self.style_weight,
+            "tv": self.tv_weight,
+            "temporal": self.temporal_weight,
+        }
+        for name, value in weights.items():
+            if value < 0 or not math.isfinite(value):
+                raise UserError(f"--{name}-weight must be >= 0")
         if self.iterations < 1:
             raise UserError("--iterations must be at least 1")
         if self.method not in ("lbfgs", "adam"):
@@ -337,11 +344,7 @@ class StyleOptimizer:
         history = [f0]
         parts_history = [tuple(float(v) for v in last_parts * weights)]
 
-        bar = None
-        if show_progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=max_iter, desc=desc, unit="it", leave=True, dynamic_ncols=True)
+        bar = progress_bar(max_iter, "it", desc, quiet=not show_progress)
 
         def on_iteration(loss: float) -> bool:
             """Record an iteration; True = stop (converged)."""

@@ -17,11 +17,13 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from models.errors import UserError
+from models.progress import progress_bar
 from realtime.metrics import Fidelity, WarpingError
 
 
@@ -172,17 +174,66 @@ def evaluate(
         raise UserError("--reference and --style both give the fidelity reference; give one")
     if strength != 1.0 and not style:
         raise UserError(f"--strength {strength}: only used with --style; add --style SPEC")
-    fidelity = Fidelity() if reference or style else None
-    ref_note = None
+    m = _measure(source, stylized, flow, reference, style, strength, start, end, as_json)
+    if m.frames < 2:
+        raise UserError(f"{stylized}: needs at least 2 frames to measure flicker, found {m.frames}")
+    if m.sty_left or m.src_left:
+        longer = stylized if m.sty_left else m.source_label
+        m.note = f"{longer} has more frames; only the first {m.frames} of each were compared"
+        sty_n = m.sty_count if m.sty_left else m.frames
+        src_n = m.src_count if m.src_left else m.frames
+        m.warning = _length_warning(
+            stylized, sty_n or m.frames + 1, m.source_label, src_n or m.frames + 1
+        )
+        if not m.warned:  # the headers agreed: say it now, as loudly
+            print(f"stylize-video: warning: {m.warning}", file=sys.stderr)
+    if plot:
+        title = (
+            f"{Path(stylized).name} vs flow of {Path(source).name} ({m.w}x{m.h}, {_label(flow)})"
+        )
+        meter = m.meter
+        errors = meter.per_pair.get("", [])
+        write_plot(plot, errors, meter.mean(), title, meter.reliable_fraction, m.fidelity)
+    if as_json:
+        label = reference or f"--style {style} --strength {strength:g}"
+        print(json.dumps(_json_summary(m, source, stylized, flow, start, end, plot, label)))
+        return 0
+    against = reference or f"{source} stylized frame by frame ({style}, strength {strength:g})"
+    _print_report(m, flow, plot, against)
+    return 0
+
+
+@dataclass
+class _Measured:
+    """What one pass over the clips found."""
+
+    meter: WarpingError
+    fidelity: Fidelity | None
+    w: int
+    h: int
+    source_label: str
+    frames: int = 0
+    sty_count: int | None = None
+    src_count: int | None = None
+    warned: bool = False  # the headers' frame counts differed: said before the pass
+    sty_left: bool = False  # the stylized clip had frames left after the source ended
+    src_left: bool = False
+    ref_note: str | None = None
+    note: str | None = None
+    warning: str | None = None
+
+
+def _measure(source, stylized, flow, reference, style, strength, start, end, quiet) -> _Measured:
+    """Read the clips side by side (the source at the stylized clip's size) into the
+    warping-error meter and, with `reference` or `style`, the fidelity meter."""
     with _open(stylized) as sty_src:
         w, h = sty_src.width, sty_src.height
         with _open(source, size=max(w, h), start=start, end=end) as src_src:
-            source_label = _trimmed(source, start, end)
-            warned = _differ(sty_src.frame_count, src_src.frame_count)
-            if warned:
-                early = _length_warning(
-                    stylized, sty_src.frame_count, source_label, src_src.frame_count
-                )
+            m = _Measured(WarpingError(flow), None, w, h, _trimmed(source, start, end))
+            m.sty_count, m.src_count = sty_src.frame_count, src_src.frame_count
+            m.warned = _differ(m.sty_count, m.src_count)
+            if m.warned:
+                early = _length_warning(stylized, m.sty_count, m.source_label, m.src_count)
                 print(f"stylize-video: warning: {early}", file=sys.stderr)
             if abs(src_src.width / src_src.height - w / h) > 0.02 * (w / h):
                 raise UserError(
@@ -198,94 +249,93 @@ def evaluate(
                         f"{ref_src.height} but {stylized} is {w}x{h}; give a per-frame "
                         "stylization at the same size"
                     )
+                if reference or style:
+                    m.fidelity = Fidelity()
                 stylize = _per_frame_stylizer(style, strength) if style else None
-                meter = WarpingError(flow)
-                frames = 0
-                sty_left = src_left = False
-                sty_it, src_it = _images(sty_src), _images(src_src)
-                ref_it = _images(ref_src) if ref_src is not None else None
-                progress = _progress(sty_src.frame_count, quiet=as_json)
-                for out in sty_it:
-                    img = next(src_it, None)
-                    if img is None:
-                        sty_left = True
-                        break
-                    if ref_it is not None:
-                        ref = next(ref_it, None)
-                        if ref is None:
-                            ref_note = f"{reference} ends first; fidelity covers {frames} frames"
-                            ref_it = None
-                        else:
-                            fidelity.add(out, ref)
-                    elif stylize is not None:
-                        fidelity.add(out, stylize(_fit(img, w, h)))
-                    meter.add(img, out)
-                    frames += 1
-                    progress.update(1)
-                else:
-                    src_left = next(src_it, None) is not None
-                progress.close()
+                _pass(m, sty_src, src_src, ref_src, reference, stylize, quiet)
             finally:
                 if ref_src is not None:
                     ref_src.close()
-    if frames < 2:
-        raise UserError(f"{stylized}: needs at least 2 frames to measure flicker, found {frames}")
+    return m
+
+
+def _pass(m: _Measured, sty_src, src_src, ref_src, reference, stylize, quiet: bool) -> None:
+    sty_it, src_it = _images(sty_src), _images(src_src)
+    ref_it = _images(ref_src) if ref_src is not None else None
+    progress = progress_bar(sty_src.frame_count, "frame", "evaluate", quiet=quiet, leave=False)
+    for out in sty_it:
+        img = next(src_it, None)
+        if img is None:
+            m.sty_left = True
+            break
+        if ref_it is not None:
+            ref = next(ref_it, None)
+            if ref is None:
+                m.ref_note = f"{reference} ends first; fidelity covers {m.frames} frames"
+                ref_it = None
+            else:
+                m.fidelity.add(out, ref)
+        elif stylize is not None:
+            m.fidelity.add(out, stylize(_fit(img, m.w, m.h)))
+        m.meter.add(img, out)
+        m.frames += 1
+        if progress is not None:
+            progress.update(1)
+    else:
+        m.src_left = next(src_it, None) is not None
+    if progress is not None:
+        progress.close()
+
+
+def _json_summary(m: _Measured, source, stylized, flow, start, end, plot, label) -> dict:
+    meter, fidelity = m.meter, m.fidelity
     errors = meter.per_pair.get("", [])
-    mean = meter.mean()
     finite = [e for e in errors if math.isfinite(e)]
-    note = warning = None
-    if sty_left or src_left:
-        longer = stylized if sty_left else source_label
-        note = f"{longer} has more frames; only the first {frames} of each were compared"
-        sty_n = sty_src.frame_count if sty_left else frames
-        src_n = src_src.frame_count if src_left else frames
-        warning = _length_warning(stylized, sty_n or frames + 1, source_label, src_n or frames + 1)
-        if not warned:  # the headers agreed: say it now, as loudly
-            print(f"stylize-video: warning: {warning}", file=sys.stderr)
-    if plot:
-        title = f"{Path(stylized).name} vs flow of {Path(source).name} ({w}x{h}, {_label(flow)})"
-        write_plot(plot, errors, mean, title, meter.reliable_fraction, fidelity)
-    if as_json:
-        summary = {
-            "source": source,
-            "stylized": stylized,
-            "size": [w, h],
-            "flow": flow,
-            "frames": frames,
-            "pairs": len(errors),
-            "warping_error": _num(mean),
-            "median": _num(float(np.median(finite))) if finite else None,
-            "max": _num(max(finite)) if finite else None,
-            "per_pair": [_num(e) for e in errors],
-            "start": start,
-            "end": end,
-            "scene_cuts": meter.cuts,
-            "unreliable_pairs": meter.unreliable,
-            "reliable_fraction": [round(r, 4) for r in meter.reliable_fraction],
-            "plot": plot,
-            "note": note,
-            "warning": warning,
+    summary = {
+        "source": source,
+        "stylized": stylized,
+        "size": [m.w, m.h],
+        "flow": flow,
+        "frames": m.frames,
+        "pairs": len(errors),
+        "warping_error": _num(meter.mean()),
+        "median": _num(float(np.median(finite))) if finite else None,
+        "max": _num(max(finite)) if finite else None,
+        "per_pair": [_num(e) for e in errors],
+        "start": start,
+        "end": end,
+        "scene_cuts": meter.cuts,
+        "unreliable_pairs": meter.unreliable,
+        "reliable_fraction": [round(r, 4) for r in meter.reliable_fraction],
+        "plot": plot,
+        "note": m.note,
+        "warning": m.warning,
+    }
+    if fidelity is not None:
+        summary["fidelity"] = {
+            "reference": label,
+            "patch": fidelity.patch,
+            "percentile": fidelity.percentile,
+            "frames": len(fidelity.per_frame.get("", [])),
+            "mean": _num(fidelity.mean()),
+            "p99": _num(fidelity.p99()),
+            "per_frame": [_num(v) for v in fidelity.per_frame.get("", [])],
+            "note": m.ref_note,
         }
-        if fidelity is not None:
-            summary["fidelity"] = {
-                "reference": reference or f"--style {style} --strength {strength:g}",
-                "patch": fidelity.patch,
-                "percentile": fidelity.percentile,
-                "frames": len(fidelity.per_frame.get("", [])),
-                "mean": _num(fidelity.mean()),
-                "p99": _num(fidelity.p99()),
-                "per_frame": [_num(v) for v in fidelity.per_frame.get("", [])],
-                "note": ref_note,
-            }
-        print(json.dumps(summary))
-        return 0
-    print(f"warping error {mean:.6f}  (mean over {len(finite)} frame pairs, RGB in [0, 1])")
+    return summary
+
+
+def _print_report(m: _Measured, flow: str, plot: str | None, against: str) -> None:
+    meter, fidelity = m.meter, m.fidelity
+    errors = meter.per_pair.get("", [])
+    finite = [e for e in errors if math.isfinite(e)]
+    print(f"warping error {meter.mean():.6f}  (mean over {len(finite)} frame pairs, RGB in [0, 1])")
     if finite:
         worst = int(np.nanargmax(np.asarray(errors, dtype=np.float64)))
         print(
             f"  median {np.median(finite):.6f}, max {max(finite):.6f} at frames "
             f"{worst}-{worst + 1}; reliable pixels {np.mean(meter.reliable_fraction):.1%} "
-            f"(flow: {_label(flow)} on the source at {w}x{h})"
+            f"(flow: {_label(flow)} on the source at {m.w}x{m.h})"
         )
     if meter.cuts:
         print(f"  left out as scene cuts: the pairs ending at frame {_frames(meter.cuts)}")
@@ -294,22 +344,20 @@ def evaluate(
             f"  left out, under {meter.min_reliable:.0%} of their pixels reliable: the pairs "
             f"ending at frame {_frames(meter.unreliable)}"
         )
-    if warning:
-        print(f"  WARNING: {warning}")
-    elif note:
-        print(f"  note: {note}")
+    if m.warning:
+        print(f"  WARNING: {m.warning}")
+    elif m.note:
+        print(f"  note: {m.note}")
     if fidelity is not None:
-        against = reference or f"{source} stylized frame by frame ({style}, strength {strength:g})"
         print(
             f"fidelity {fidelity.mean():.4f} mean, {fidelity.p99():.4f} p99 over "
             f"{len(fidelity.per_frame.get('', []))} frames  (per frame the 99th percentile of "
             f"16x16 patch errors against {against}, RGB in [0, 1]; lower is more faithful)"
         )
-        if ref_note:
-            print(f"  note: {ref_note}")
+        if m.ref_note:
+            print(f"  note: {m.ref_note}")
     if plot:
         print(f"  curve: {plot}")
-    return 0
 
 
 def _fit(img: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -332,16 +380,3 @@ def _label(flow: str) -> str:
 
 def _num(x: float) -> float | None:
     return round(x, 8) if math.isfinite(x) else None
-
-
-def _progress(total: int | None, quiet: bool):
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total,
-        unit="frame",
-        desc="evaluate",
-        file=sys.stderr,
-        disable=True if quiet else None,
-        leave=False,
-    )
