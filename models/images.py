@@ -142,7 +142,7 @@ def animation_frames(path: str | os.PathLike) -> int:
         with Image.open(path) as im:
             if im.format not in ("GIF", "PNG", "WEBP"):
                 return 1
-            return int(getattr(im, "n_frames", 1))
+            return int(getattr(im, "n_frames", 1))  # Pillow sets it on animated files only
     except (OSError, SyntaxError, ValueError):
         return 0
 

@@ -335,6 +335,7 @@ class WindowedSource(Source):
         self.audio_origin = self.start
         self.fps = self.inner.fps
         self.name = self.inner.name
+        self.width, self.height = self.inner.width, self.inner.height
         self.frame_count = None
         if end is not None and self.fps:
             self.frame_count = max(0, round((end - self.start) * self.fps)) + warmup

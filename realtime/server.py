@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from models.atomic import private_temp_dir
 from models.errors import UserError
@@ -470,7 +470,7 @@ class StreamServer:
                 p = await reader.next()
                 if p is None:
                     break
-                if getattr(p, "filename", None):
+                if isinstance(p, BodyPartReader) and p.filename:  # a file, not a nested form
                     part = p
                     break
                 await p.release()

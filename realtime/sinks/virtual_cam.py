@@ -41,7 +41,8 @@ class VirtualCamSink(Sink):
 
     @property
     def name(self) -> str:
-        return getattr(self._cam, "device", None) or self.device or "virtual camera"
+        device = self._cam.device if self._cam is not None else None  # once it is open
+        return device or self.device or "virtual camera"
 
     def write(self, frame: Frame) -> None:
         image = frame.image
