@@ -154,18 +154,20 @@ def _temporal_options(a: argparse.Namespace):  # -> realtime.jobs.settings.Tempo
     )
 
 
-def _live_source(a: argparse.Namespace, spec: str, loop: bool = False):
-    from realtime.jobs.settings import LiveSourceOptions
+def _live(a: argparse.Namespace, spec: str, loop: bool = False, outputs: Sequence[str] = ()):
+    """What every live command shares (realtime.jobs.settings.LiveOptions), validated."""
+    from realtime.jobs.settings import Limits, LiveOptions, LiveSourceOptions
 
-    return LiveSourceOptions(
+    source = LiveSourceOptions(
         spec=spec, width=a.width, height=a.height, fps=a.fps, size=a.size, loop=loop
     )
-
-
-def _limits(a: argparse.Namespace):
-    from realtime.jobs.settings import Limits
-
-    return Limits(max_seconds=a.duration, max_frames=a.frames)
+    return LiveOptions(
+        source=source,
+        style=_style_options(a),
+        temporal=_temporal_options(a),
+        limits=Limits(max_seconds=a.duration, max_frames=a.frames),
+        outputs=tuple(outputs),
+    )
 
 
 def _add_optimize_args(p: argparse.ArgumentParser, video: bool) -> None:
@@ -575,11 +577,9 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
 def _run_webcam(a: argparse.Namespace) -> int:
     from realtime.jobs.webcam import run_webcam
 
+    spec = a.source if a.source is not None else a.camera
     return run_webcam(
-        source=_live_source(a, a.source if a.source is not None else a.camera),
-        style=_style_options(a),
-        temporal=_temporal_options(a),
-        limits=_limits(a),
+        _live(a, spec, outputs=_outputs(a)),
         mirror=a.mirror,
         headless=a.headless,
         fullscreen=a.fullscreen,
@@ -604,19 +604,13 @@ def _add_webcam(sub: argparse._SubParsersAction) -> None:
         help="use a video file, image folder, stream URL or 'testpattern' instead of a camera",
     )
     _add_style_args(p)
-    p.add_argument("--width", type=int, help="requested capture width")
-    p.add_argument("--height", type=int, help="requested capture height")
-    p.add_argument("--fps", type=float, help="requested capture frame rate")
-    p.add_argument("--size", type=int, metavar="PX", help="long side frames are stylized at")
+    _add_capture_args(p)
     p.add_argument("--mirror", action="store_true", help="start mirrored (selfie view)")
     p.add_argument("--headless", action="store_true", help="no window (print stats; -o records)")
     p.add_argument("--fullscreen", action="store_true", help="start fullscreen")
     p.add_argument("-o", "--output", metavar="OUT.mp4", help="record the stylized stream")
     p.add_argument("--snapshot-dir", default=".", help="folder for snapshots and r-key recordings")
-    p.add_argument("--duration", type=float, metavar="SEC", help="stop after this many seconds")
-    p.add_argument("--frames", type=int, help="stop after this many frames")
-    p.add_argument("--json", action="store_true", help="print a machine-readable summary")
-    _add_temporal_args(p, live=True)
+    _add_live_run_args(p, outputs=True)
     p.set_defaults(func=_run_webcam)
 
 
@@ -627,31 +621,56 @@ def _add_live_source_args(p: argparse.ArgumentParser) -> None:
         metavar="SRC",
         help="camera index or device (default 0), video file, stream URL or 'testpattern'",
     )
+    _add_capture_args(p)
+
+
+def _add_capture_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=int, help="requested capture width")
     p.add_argument("--height", type=int, help="requested capture height")
     p.add_argument("--fps", type=float, help="requested capture frame rate")
     p.add_argument("--size", type=int, metavar="PX", help="long side frames are stylized at")
 
 
+def _add_live_run_args(p: argparse.ArgumentParser, outputs: bool = False) -> None:
+    """When a live run stops, --json, (more outputs) and the temporal group."""
+    p.add_argument("--duration", type=float, metavar="SEC", help="stop after this many seconds")
+    p.add_argument("--frames", type=int, help="stop after this many frames")
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    if outputs:
+        p.add_argument(
+            "--to",
+            action="append",
+            metavar="URL_OR_PATH",
+            help="also push to rtmp://, srt://, udp:// or OUT.m3u8 (HLS), or record to "
+            "OUT.mp4/.mkv with the capture's timing; repeat for several",
+        )
+        p.add_argument(
+            "--virtual-cam",
+            action="store_true",
+            help="also send to a virtual camera (pip install 'stylize-video[virtualcam]')",
+        )
+    _add_temporal_args(p, live=True)
+
+
+def _outputs(a: argparse.Namespace) -> list[str]:
+    """The extra live outputs (realtime.sinks.open_sink specs) --to and --virtual-cam ask for."""
+    return [*(a.to or []), *(["virtualcam"] if a.virtual_cam else [])]
+
+
 def _run_serve(a: argparse.Namespace) -> int:
     from realtime.jobs.serve import run_serve
     from realtime.jobs.settings import ServeOptions
 
-    return run_serve(
-        source=_live_source(a, a.source, loop=a.loop),
-        style=_style_options(a),
-        temporal=_temporal_options(a),
-        limits=_limits(a),
-        server=ServeOptions(
-            host=a.host,
-            port=a.port,
-            token=a.token,
-            max_viewers=a.max_viewers,
-            max_upload_mb=a.max_upload_mb,
-            quality=a.quality,
-        ),
-        as_json=a.json,
+    server = ServeOptions(
+        host=a.host,
+        port=a.port,
+        token=a.token,
+        max_viewers=a.max_viewers,
+        max_upload_mb=a.max_upload_mb,
+        quality=a.quality,
     )
+    live = _live(a, a.source, loop=a.loop, outputs=_outputs(a))
+    return run_serve(live, server=server, as_json=a.json)
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
@@ -684,10 +703,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         default=True,
         help="start a video file over when it ends (default: on)",
     )
-    p.add_argument("--duration", type=float, metavar="SEC", help="stop after this many seconds")
-    p.add_argument("--frames", type=int, help="stop after this many frames")
-    p.add_argument("--json", action="store_true", help="print a machine-readable summary")
-    _add_temporal_args(p, live=True)
+    _add_live_run_args(p, outputs=True)
     p.set_defaults(func=_run_serve)
 
 
@@ -695,21 +711,11 @@ def _run_stream(a: argparse.Namespace) -> int:
     from realtime.jobs.settings import PushOptions
     from realtime.jobs.stream import run_stream
 
-    return run_stream(
-        source=_live_source(a, a.source),
-        to=a.to,
-        virtual_cam=a.virtual_cam,
-        style=_style_options(a),
-        temporal=_temporal_options(a),
-        limits=_limits(a),
-        push=PushOptions(
-            bitrate_k=a.bitrate,
-            gop_seconds=a.gop,
-            out_fps=a.out_fps,
-            hls_list_size=a.hls_list_size,
-        ),
-        as_json=a.json,
+    push = PushOptions(
+        bitrate_k=a.bitrate, gop_seconds=a.gop, out_fps=a.out_fps, hls_list_size=a.hls_list_size
     )
+    live = _live(a, a.source)
+    return run_stream(live, to=a.to, virtual_cam=a.virtual_cam, push=push, as_json=a.json)
 
 
 def _add_stream(sub: argparse._SubParsersAction) -> None:
@@ -740,10 +746,7 @@ def _add_stream(sub: argparse._SubParsersAction) -> None:
         default=6,
         help="segments kept in an HLS playlist; 0 keeps all (default 6)",
     )
-    p.add_argument("--duration", type=float, metavar="SEC", help="stop after this many seconds")
-    p.add_argument("--frames", type=int, help="stop after this many frames")
-    p.add_argument("--json", action="store_true", help="print a machine-readable summary")
-    _add_temporal_args(p, live=True)
+    _add_live_run_args(p)
     p.set_defaults(func=_run_stream)
 
 

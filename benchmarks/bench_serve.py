@@ -131,7 +131,7 @@ def get_status(base: str) -> dict:
 def phase(processor, args, viewers: int) -> dict:
     """One run_serve; returns steady-state figures measured over `args.duration`."""
     from realtime.jobs.serve import run_serve
-    from realtime.jobs.settings import LiveSourceOptions, ServeOptions
+    from realtime.jobs.settings import LiveOptions, LiveSourceOptions, ServeOptions
 
     w, h = (int(v) for v in args.size.split("x"))
     result: dict = {"viewers": viewers}
@@ -186,7 +186,7 @@ def phase(processor, args, viewers: int) -> dict:
 
     with contextlib.redirect_stdout(io.StringIO()):
         run_serve(
-            source=LiveSourceOptions("testpattern", width=w, height=h, fps=args.fps),
+            LiveOptions(LiveSourceOptions("testpattern", width=w, height=h, fps=args.fps)),
             processor=processor,
             server=ServeOptions(
                 port=0,

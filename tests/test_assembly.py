@@ -131,11 +131,12 @@ class WarmingProcessor:
 
 def test_a_live_job_warms_the_processor_up_before_the_first_frame(capsys) -> None:
     from realtime.jobs.assembly import LiveCommand, run_live
-    from realtime.jobs.settings import Limits, LiveSourceOptions
+    from realtime.jobs.settings import Limits, LiveOptions, LiveSourceOptions
 
     proc = WarmingProcessor()
     source = LiveSourceOptions("testpattern", width=32, height=24, fps=30)
-    run_live(LiveCommand(), source, processor=proc, limits=Limits(max_frames=3), as_json=True)
+    live = LiveOptions(source, limits=Limits(max_frames=3))
+    run_live(LiveCommand(), live, processor=proc, as_json=True)
     assert proc.events[0] == "warm_up" and proc.events.count("warm_up") == 1
     # start-up is reported from the job's start, warm-up included
     assert json.loads(capsys.readouterr().out)["first_frame_s"] >= 0.05

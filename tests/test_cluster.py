@@ -26,14 +26,7 @@ from video_clips import FF, make_clip, processes_mentioning, read_frames, stream
 
 from models.errors import UserError
 from models.optimize import OptimizeSettings
-from realtime.jobs.settings import (
-    ClipOptions,
-    ClusterOptions,
-    FastJob,
-    OptimizeJob,
-    OptimizeOptions,
-    TemporalOptions,
-)
+from realtime.jobs import settings
 from realtime.segments import (
     FrameScan,
     Planner,
@@ -150,7 +143,7 @@ def run(input, output, *, capsys, **kw) -> dict:
     from realtime.jobs.cluster import run_cluster
 
     fields = ("workers", "segment_seconds", "resume", "keep_work")
-    kw["cluster"] = ClusterOptions(**{k: kw.pop(k) for k in fields if k in kw})
+    kw["cluster"] = settings.ClusterOptions(**{k: kw.pop(k) for k in fields if k in kw})
     capsys.readouterr()
     assert run_cluster(str(input), str(output), as_json=True, **kw) == 0
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -403,7 +396,7 @@ def _seam_ratio(src: Path, out: Path, seams: list[int]) -> float:
 
 def test_seams_hold_the_temporal_filter(local_ray, tmp_path, capsys) -> None:
     src = write_frames(tmp_path / "pan.mp4", translating_clip(60, 64, 96, dx=2, dy=1))
-    job = FastJob(temporal=TemporalOptions(temporal=0.7))
+    job = settings.FastJob(temporal=settings.TemporalOptions(temporal=0.7))
     out = tmp_path / "out.mp4"
     s = run(src, out, capsys=capsys, factory=Flicker(), job=job, segment_seconds=0.5)
     assert s["segments"] == 4
@@ -501,8 +494,8 @@ def test_folder_of_videos_gives_a_folder(local_ray, clip, tmp_path, capsys) -> N
 def test_optimize_spreads_shots(local_ray, tmp_path, capsys, style_png) -> None:
     src = cut_clip(tmp_path / "cut.mp4")
     out = tmp_path / "out.mp4"
-    opt = OptimizeOptions(str(style_png), OptimizeSettings(), keyframe_every=4)
-    s = run(src, out, capsys=capsys, job=OptimizeJob(opt, ClipOptions()),
+    opt = settings.OptimizeOptions(str(style_png), OptimizeSettings(), keyframe_every=4)
+    s = run(src, out, capsys=capsys, job=settings.OptimizeJob(opt, settings.ClipOptions()),
             factory=FakeOptimizerFactory())  # fmt: skip
     assert s["segments"] == 2  # two shots, each a warm-start chain
     assert {w["frames"] for w in s["workers"]} == {30}

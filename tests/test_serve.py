@@ -21,7 +21,7 @@ from PIL import Image
 
 from models.errors import UserError
 from realtime.frame import Frame
-from realtime.jobs.settings import Limits, LiveSourceOptions, ServeOptions
+from realtime.jobs.settings import Limits, LiveOptions, LiveSourceOptions, ServeOptions
 from realtime.live_controls import ControlledProcessor, LiveControls
 from realtime.server import ServerConfig, StreamServer, check_bind, is_loopback
 from realtime.sinks.mjpeg import FrameBroadcaster
@@ -570,10 +570,12 @@ def test_run_serve_end_to_end_with_side_by_side(tmp_path):
             session.stop()
 
     rc = run_serve(
-        source=LiveSourceOptions("testpattern", width=80, height=60, fps=30),
+        LiveOptions(
+            LiveSourceOptions("testpattern", width=80, height=60, fps=30),
+            limits=Limits(max_seconds=60),
+        ),
         processor=TintStylizer(),
         server=ServeOptions(port=0),
-        limits=Limits(max_seconds=60),
         on_ready=client,
         as_json=True,
     )
@@ -594,17 +596,16 @@ def test_run_serve_starts_a_file_over_when_it_ends(tmp_path, capsys):
 
     clip = make_clip(tmp_path / "short.mp4", size=(64, 48), fps=20, seconds=0.5)
     rc = run_serve(
-        source=LiveSourceOptions(str(clip), loop=True),
+        LiveOptions(LiveSourceOptions(str(clip), loop=True), limits=Limits(max_frames=25)),
         processor=TintStylizer(),
         server=ServeOptions(port=0),
-        limits=Limits(max_frames=25),
         as_json=True,
     )
     assert rc == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["passes"] >= 3 and summary["frames_total"] == 25  # 10 frames a pass
     rc = run_serve(
-        source=LiveSourceOptions(str(clip)),
+        LiveOptions(LiveSourceOptions(str(clip))),
         processor=TintStylizer(),
         server=ServeOptions(port=0),
         as_json=True,

@@ -12,7 +12,7 @@ import pytest
 from live_fakes import TintStylizer
 from PIL import Image
 
-from realtime.jobs.settings import Limits, LiveSourceOptions, ServeOptions
+from realtime.jobs.settings import Limits, LiveOptions, LiveSourceOptions, ServeOptions
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -75,10 +75,12 @@ def test_page_in_headless_chromium_shows_the_stylized_stream(tmp_path):
             session.stop()
 
     run_serve(
-        source=LiveSourceOptions("testpattern", width=320, height=240, fps=20),
+        LiveOptions(
+            LiveSourceOptions("testpattern", width=320, height=240, fps=20),
+            limits=Limits(max_seconds=180),
+        ),
         processor=stylizer,
         server=ServeOptions(port=0, token=token),
-        limits=Limits(max_seconds=180),
         on_ready=browse,
         as_json=True,
     )

@@ -17,7 +17,7 @@ from video_clips import FF, child_ffmpegs, make_clip, psnr, read_frames, stream_
 
 from models.errors import UserError
 from realtime.frame import Frame
-from realtime.jobs.settings import Limits, LiveSourceOptions, PushOptions
+from realtime.jobs.settings import Limits, LiveOptions, LiveSourceOptions, PushOptions
 from realtime.sinks.ffmpeg_push import FfmpegPushSink, parse_target
 from realtime.sinks.ffmpeg_writer import AudioTrack
 from realtime.sources.test_pattern import render_pattern
@@ -235,7 +235,7 @@ def test_run_stream_pushes_a_file_with_its_audio_to_hls(tmp_path):
     clip = make_clip(tmp_path / "clip.mp4", size=(96, 64), fps=15, seconds=2.0, audio_seconds=2.0)
     playlist = tmp_path / "out" / "live.m3u8"
     rc = run_stream(
-        source=LiveSourceOptions(str(clip)),
+        LiveOptions(LiveSourceOptions(str(clip))),
         to=str(playlist),
         processor=TintStylizer(),
         push=PushOptions(hls_list_size=0),
@@ -265,8 +265,8 @@ def test_hls_ends_with_every_frame_and_the_end_tag(tmp_path, capsys, video, audi
                      audio_seconds=audio)  # fmt: skip
     playlist = tmp_path / "out" / "live.m3u8"
     capsys.readouterr()
-    run_stream(source=LiveSourceOptions(str(clip)), to=str(playlist), processor=TintStylizer(),
-               as_json=True, limits=Limits(max_seconds=duration))  # fmt: skip
+    live = LiveOptions(LiveSourceOptions(str(clip)), limits=Limits(max_seconds=duration))
+    run_stream(live, to=str(playlist), processor=TintStylizer(), as_json=True)
     summary = json.loads(capsys.readouterr().out)
     assert summary["last_error"] is None  # ffmpeg ended by itself, not killed
     assert playlist.read_text().rstrip().endswith("#EXT-X-ENDLIST")
@@ -275,14 +275,17 @@ def test_hls_ends_with_every_frame_and_the_end_tag(tmp_path, capsys, video, audi
     assert stream_times(playlist).count >= summary["pushed"] >= 12
 
 
+TESTPATTERN = LiveOptions(LiveSourceOptions("testpattern"))
+
+
 def test_run_stream_refuses_bad_requests_before_starting(tmp_path):
     from realtime.jobs.stream import run_stream
 
     with pytest.raises(UserError, match="--to"):
-        run_stream(source=LiveSourceOptions("testpattern"), processor=TintStylizer())
+        run_stream(TESTPATTERN, processor=TintStylizer())
     with pytest.raises(UserError, match="not supported"):
         run_stream(
-            source=LiveSourceOptions("testpattern"), to="ftp://x/y", processor=TintStylizer()
+            LiveOptions(LiveSourceOptions("testpattern")), to="ftp://x/y", processor=TintStylizer()
         )
     with pytest.raises(UserError, match="--bitrate"):
         PushOptions(bitrate_k=5)
@@ -303,7 +306,9 @@ def test_virtual_cam_without_pyvirtualcam_says_how_to_install(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_pyvirtualcam)
     with pytest.raises(UserError, match=r"pip install 'stylize-video\[virtualcam\]'"):
         run_stream(
-            source=LiveSourceOptions("testpattern"), virtual_cam=True, processor=TintStylizer()
+            LiveOptions(LiveSourceOptions("testpattern")),
+            virtual_cam=True,
+            processor=TintStylizer(),
         )
 
 

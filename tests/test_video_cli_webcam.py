@@ -26,8 +26,9 @@ from video_clips import (
 
 from models.errors import UserError
 from realtime.frame import Frame
-from realtime.jobs.settings import Limits, LiveSourceOptions
-from realtime.jobs.webcam import LiveController, run_webcam
+from realtime.jobs.settings import Limits, LiveOptions, LiveSourceOptions
+from realtime.jobs.webcam import run_webcam
+from realtime.live_keys import LiveController
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -108,10 +109,9 @@ def test_headless_fake_camera_records_and_reports(fake_cv2_capture, tmp_path, ca
     before = set(threading.enumerate())
     out = tmp_path / "rec.mp4"
     run_webcam(
-        source=LiveSourceOptions("0"),
+        LiveOptions(LiveSourceOptions("0"), limits=Limits(max_frames=12)),
         headless=True,
         record=str(out),
-        limits=Limits(max_frames=12),
         as_json=True,
         processor=FakeStylizer(),
         mirror=True,
@@ -132,7 +132,7 @@ def test_no_display_without_headless_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     with pytest.raises(UserError, match="--headless"):
-        run_webcam(source=LiveSourceOptions("testpattern"), processor=FakeStylizer())
+        run_webcam(LiveOptions(LiveSourceOptions("testpattern")), processor=FakeStylizer())
 
 
 def test_cli_no_display_exits_2(tmp_path):
@@ -164,10 +164,10 @@ WINDOW_RUN = textwrap.dedent(
         return next(keys, ord("q"))
 
     WindowSink.poll_key = scripted
-    from realtime.jobs.settings import Limits, LiveSourceOptions
-    run_webcam(source=LiveSourceOptions("testpattern", width=96, height=64),
-               processor=FakeStylizer(), snapshot_dir=sys.argv[1], as_json=True,
-               limits=Limits(max_seconds=30))
+    from realtime.jobs.settings import Limits, LiveOptions, LiveSourceOptions
+    live = LiveOptions(LiveSourceOptions("testpattern", width=96, height=64),
+                       limits=Limits(max_seconds=30))
+    run_webcam(live, processor=FakeStylizer(), snapshot_dir=sys.argv[1], as_json=True)
     """
 )
 
@@ -238,9 +238,9 @@ def test_live_cli_stops_on_signal_and_keeps_the_recording(tmp_path, sig):
 
 
 def test_worst_ten_second_rate_includes_a_slow_start():
-    from realtime.jobs.webcam import _ShownRate
+    from realtime.live_keys import ShownRate
 
-    rate = _ShownRate()
+    rate = ShownRate()
     rate.counts = [5, 5, 5] + [30] * 20 + [7]  # slow start-up; the last second is partial
     assert rate.worst(10) == (3 * 5 + 7 * 30) / 10
     rate.counts = [30] * 10  # 9 whole seconds

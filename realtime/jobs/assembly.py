@@ -14,17 +14,19 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from models.errors import UserError
 from models.images import fit_long_side
+from models.progress import progress_bar as models_progress_bar
 from realtime.frame import Frame, FrameProcessor, processor_summary
 from realtime.jobs.settings import (
     ChangeOptions,
     Limits,
-    LiveSourceOptions,
+    LiveOptions,
     PushOptions,
     StyleOptions,
     Temporal,
@@ -75,15 +77,8 @@ def wrap_processor(processor: FrameProcessor, temporal: Temporal = None) -> Fram
 
 
 def progress_bar(total: int | None, unit: str, output: str, *, quiet: bool) -> Any:
-    """One tqdm bar on stderr for a conversion (None when quiet)."""
-    if quiet:
-        return None
-    from pathlib import Path
-
-    from tqdm import tqdm
-
-    tqdm.monitor_interval = 0  # no monitor thread left behind
-    return tqdm(total=total, unit=unit, desc=Path(output).name, file=sys.stderr, dynamic_ncols=True)
+    """One tqdm bar on stderr for a conversion, named after its output (None when quiet)."""
+    return models_progress_bar(total, unit, Path(output).name, quiet=quiet)
 
 
 @dataclass
@@ -172,18 +167,18 @@ def run_job(
         raise
     finally:
         quietly(source.close)  # the pipeline closed it already; a stream run did not
-    if interrupted and not source.live:  # Ctrl-C is how a live recording ends: it is complete
-        for sink in sinks:
-            sink.interrupted = True
-    _close_all(sinks)
+    # Ctrl-C is how a live recording ends: it is complete
+    _close_all(sinks, interrupted=interrupted and not source.live)
     stats = pipeline.final_stats if pipeline is not None else _stream_stats(sinks, t0)
     return JobRun(stats, interrupted, time.monotonic() - t0, result, first_frame_s)
 
 
-def _close_all(sinks: Sequence[Sink]) -> None:
-    """Close every sink even if one fails; the first failure is raised after."""
+def _close_all(sinks: Sequence[Sink], *, interrupted: bool = False) -> None:
+    """Close every sink even if one fails; the first failure is raised after. An
+    `interrupted` file sink never replaces an output that was there before the run."""
     error: BaseException | None = None
     for sink in sinks:
+        sink.interrupted = sink.interrupted or interrupted
         try:
             sink.close()
         except BaseException as e:
@@ -266,31 +261,26 @@ class LiveCommand:
 
 def run_live(
     command: LiveCommand,
-    source: LiveSourceOptions,
+    live: LiveOptions,
     *,
-    style: StyleOptions | None = None,
-    temporal: Temporal = None,
-    limits: Limits | None = None,
-    outputs: Sequence[str] = (),
-    push: PushOptions | None = None,
-    processor: FrameProcessor | None = None,
     as_json: bool = False,
+    processor: FrameProcessor | None = None,
+    push: PushOptions | None = None,
     retry_delay: float = 1.0,
 ) -> int:
-    """Run a live command: check `outputs` (realtime.sinks.open_sink specs), build the
-    stylizer (`processor` replaces it: tests), open the source, warm up, run until
-    Ctrl-C, SIGTERM, the source ends, a limit or a hook says stop, report (JSON with
-    `as_json`) and tear down on every path. Returns 0; an interrupt is re-raised after
-    the report."""
+    """Run a live command: check the outputs, build the stylizer (`processor` replaces
+    it: tests), open the source, warm up, run until Ctrl-C, SIGTERM, the source ends, a
+    limit or a hook says stop, report (JSON with `as_json`) and tear down on every path.
+    `push` tunes push outputs. Returns 0; an interrupt is re-raised after the report."""
     from realtime.live_controls import warm_up
     from realtime.sinks import check_sink, open_sink
     from realtime.sources import open_live_source
 
-    for spec in outputs:
+    for spec in live.outputs:
         check_sink(spec)  # before any slow work
-    limits, push = limits or Limits(), push or PushOptions()
-    stylizer = processor or build_stylizer(style)
-    chain = command.wrap(stylizer, wrap_processor(stylizer, temporal))
+    source, push = live.source, push or PushOptions()
+    stylizer = processor or build_stylizer(live.style)
+    chain = command.wrap(stylizer, wrap_processor(stylizer, live.temporal))
     src = open_live_source(
         source.spec, width=source.width, height=source.height, fps=source.fps, loop=source.loop
     )
@@ -302,22 +292,12 @@ def run_live(
     try:
         warm_up(stylizer, chain, src, prepare)  # before the source delivers frames
         sinks = command.sinks(src)
-        for spec in outputs:
-            sinks.append(
-                open_sink(
-                    spec,
-                    src,
-                    fps=push.out_fps,
-                    bitrate_k=push.bitrate_k,
-                    gop_seconds=push.gop_seconds,
-                    hls_list_size=push.hls_list_size,
-                    retry_delay=retry_delay,
-                )
-            )
+        tuning = push.sink_options() | {"first_delay": retry_delay}
+        sinks += [open_sink(spec, src, fps=push.out_fps, **tuning) for spec in live.outputs]
         line = command.announce(src, sinks)
         if line and not as_json:
             print(line, file=sys.stderr, flush=True)
-        run = _run_live_job(command, src, chain, sinks, prepare, limits, as_json, started)
+        run = _run_live_job(command, src, chain, sinks, prepare, live.limits, as_json, started)
         summary = run.stats.as_dict()
         summary.update(source=src.name, interrupted=run.interrupted)
         summary.update(first_frame_s=run.first_frame_s, **processor_summary(chain))

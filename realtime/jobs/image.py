@@ -291,20 +291,7 @@ def optimize_images(
         result = (r.image * 255 + 0.5).astype(np.uint8)
         save_image(dst, result, alpha)
         histories[src.name] = r.history
-        row = {
-            "input": str(src),
-            "output": str(dst),
-            "width": int(result.shape[1]),
-            "height": int(result.shape[0]),
-            "iterations": r.iterations,
-            "evaluations": r.evaluations,
-            "seconds": round(r.seconds, 2),
-            "s_per_iteration": round(r.seconds / max(r.iterations, 1), 3),
-            "initial_loss": r.initial_loss,
-            "final_loss": r.final_loss,
-            "terms": r.terms,
-            "stop_reason": r.stop_reason,
-        }
+        row = _optimized_row(src, dst, result, r)
         if grid:
             g = dst.with_name(f"{dst.stem}_grid.png")
             write_grid(g, content, style_rgb, result, Path(style_path).stem)
@@ -321,3 +308,21 @@ def optimize_images(
     if as_json:
         print(json.dumps({"style": style_path, "method": "optimize", "images": rows}, indent=2))
     return 0
+
+
+def _optimized_row(src: Path, dst: Path, result: np.ndarray, r: Any) -> dict[str, Any]:
+    """The report of one optimized image (`r`: models.optimize.OptimizeResult)."""
+    return {
+        "input": str(src),
+        "output": str(dst),
+        "width": int(result.shape[1]),
+        "height": int(result.shape[0]),
+        "iterations": r.iterations,
+        "evaluations": r.evaluations,
+        "seconds": round(r.seconds, 2),
+        "s_per_iteration": round(r.seconds / max(r.iterations, 1), 3),
+        "initial_loss": r.initial_loss,
+        "final_loss": r.final_loss,
+        "terms": r.terms,
+        "stop_reason": r.stop_reason,
+    }

@@ -17,7 +17,7 @@ import numpy as np
 
 from realtime.frame import Frame, FrameProcessor, processor_summary
 from realtime.jobs.assembly import JobRun, LiveCommand, run_live
-from realtime.jobs.settings import Limits, LiveSourceOptions, ServeOptions, StyleOptions, Temporal
+from realtime.jobs.settings import LiveOptions, ServeOptions
 from realtime.live_controls import ControlledProcessor, LiveControls
 from realtime.pipeline import Pipeline, PipelineStats
 from realtime.server import ServerConfig, StreamServer, check_bind
@@ -153,29 +153,18 @@ class _Serve(LiveCommand):
 
 
 def run_serve(
+    live: LiveOptions | None = None,
     *,
-    source: LiveSourceOptions | None = None,
-    style: StyleOptions | None = None,
-    temporal: Temporal = None,
-    limits: Limits | None = None,
     server: ServeOptions | None = None,
     as_json: bool = False,
     processor: FrameProcessor | None = None,
     on_ready: Callable[[ServeSession], None] | None = None,
 ) -> int:
-    """Serve until Ctrl-C, SIGTERM, the source ends or a limit. `source`: camera index or
-    device, video file, stream URL or 'testpattern'; a file starts over when it ends
-    unless its `loop` is False. `processor` replaces the stylizer (tests); a
+    """Serve until Ctrl-C, SIGTERM, the source ends or a limit; a file source starts over
+    when it ends when its `loop` is set. `processor` replaces the stylizer (tests); a
     ControllableStylizer gets the style, strength and colour controls, anything else
     only side-by-side."""
     server = server or ServeOptions()
     check_bind(server.host, server.token)  # before any slow work
-    return run_live(
-        _Serve(server, on_ready),
-        source or LiveSourceOptions(loop=True),
-        style=style,
-        temporal=temporal,
-        limits=limits,
-        processor=processor,
-        as_json=as_json,
-    )
+    command = _Serve(server, on_ready)
+    return run_live(command, live or LiveOptions(), processor=processor, as_json=as_json)

@@ -10,7 +10,7 @@ before any model loads.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from models.errors import UserError
@@ -177,6 +177,21 @@ class LiveSourceOptions:
 
 
 @dataclass(frozen=True)
+class LiveOptions:
+    """What every live command shares: where frames come from, how they are stylized,
+    when the run stops, and more outputs (realtime.sinks.open_sink specs)."""
+
+    source: LiveSourceOptions = field(default_factory=LiveSourceOptions)
+    style: StyleOptions = field(default_factory=StyleOptions)
+    temporal: Temporal = None
+    limits: Limits = field(default_factory=Limits)
+    outputs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "outputs", tuple(self.outputs))
+
+
+@dataclass(frozen=True)
 class ClipOptions:
     """Which part of a file, at which size and rate, encoded how (video command)."""
 
@@ -257,6 +272,14 @@ class PushOptions:
         if self.out_fps is not None:
             _number("--out-fps", self.out_fps, 1, 120, "give 1 to 120")
         _at_least("--hls-list-size", self.hls_list_size, 0)
+
+    def sink_options(self) -> dict[str, Any]:
+        """realtime.sinks.open_sink's tuning of a push."""
+        return {
+            "bitrate_k": self.bitrate_k,
+            "gop_seconds": self.gop_seconds,
+            "hls_list_size": self.hls_list_size,
+        }
 
 
 @dataclass(frozen=True)

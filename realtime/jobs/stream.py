@@ -9,12 +9,13 @@ capture keeps running (see realtime.sinks.ffmpeg_push).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from models.errors import UserError
 from realtime.frame import FrameProcessor
 from realtime.jobs.assembly import JobRun, LiveCommand, run_live
-from realtime.jobs.settings import Limits, LiveSourceOptions, PushOptions, StyleOptions, Temporal
+from realtime.jobs.settings import LiveOptions, PushOptions
 from realtime.pipeline import PipelineStats
 from realtime.sinks import VIRTUAL_CAM
 from realtime.sinks.base import Sink
@@ -66,13 +67,10 @@ class _Stream(LiveCommand):
 
 
 def run_stream(
+    live: LiveOptions | None = None,
     *,
-    source: LiveSourceOptions | None = None,
     to: str | None = None,
     virtual_cam: bool = False,
-    style: StyleOptions | None = None,
-    temporal: Temporal = None,
-    limits: Limits | None = None,
     push: PushOptions | None = None,
     as_json: bool = False,
     processor: FrameProcessor | None = None,
@@ -83,13 +81,11 @@ def run_stream(
     (tests)."""
     if to is None and not virtual_cam:
         raise UserError("nowhere to send the stream: give --to URL_OR_PATH or --virtual-cam")
+    live = live or LiveOptions()
+    outputs = live.outputs + ((to,) if to else ()) + ((VIRTUAL_CAM,) if virtual_cam else ())
     return run_live(
         _Stream(virtual_cam),
-        source or LiveSourceOptions(),
-        style=style,
-        temporal=temporal,
-        limits=limits,
-        outputs=([to] if to is not None else []) + ([VIRTUAL_CAM] if virtual_cam else []),
+        replace(live, outputs=outputs),
         push=push,
         processor=processor,
         as_json=as_json,

@@ -39,6 +39,7 @@ from realtime.sinks import open_file_sink
 from realtime.sinks.base import Sink
 from realtime.sources import open_file_source
 from realtime.sources.base import Source
+from realtime.sources.video_file import VideoFileSource
 
 # XLA saves 15-20 ms a frame at 640x360 on a 2-core CPU but compiles for 4-5 s, on the same
 # cores the first frames need: it pays back only after a few hundred frames.
@@ -108,9 +109,10 @@ def convert_video(
         if bar is not None:
             bar.close()
     extra = processor_summary(chain)
-    if hasattr(source, "ended_early"):  # a video file: did it hold the frames it announced?
+    video_file = source.inner if isinstance(source, WindowedSource) else source
+    if isinstance(video_file, VideoFileSource):  # did it hold the frames it announced?
         # a truncated file decodes to its last complete frame and ffmpeg says nothing
-        early = source.ended_early if not run.interrupted else None
+        early = video_file.ended_early if not run.interrupted else None
         extra = {**extra, "input_ended_early": bool(early)}
         if early:
             extra["expected_frames"] = early
@@ -262,47 +264,17 @@ def optimize_video(
     if fast is None and (settings.init == "fast" or keyframes.fill == "fast"):
         fast = build_stylizer(StyleOptions(styles=(style_path,)))
 
-    n = source.frame_count
-    est_keys = planned_keyframes(n, keyframes.every) if n else None
-    # One bar for the whole job, counted in VGG iterations (the cost); each frame between
-    # keyframes counts as one.
-    total = est_keys * (settings.iterations - 1) + n if n else None
-    bar = progress_bar(total, "it", output, quiet=as_json or not progress)
-    frames_done = [0]
-
-    def on_iteration(i: int, loss: float) -> None:
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix_str(f"frame {frames_done[0]}/{n or '?'} loss {loss:.4g}")
-
-    def on_frame(index: int, report: KeyframeReport | None) -> None:
-        frames_done[0] += 1
-        if bar is None:
-            return
-        if report is None:
-            bar.update(1)
-            bar.set_postfix_str(f"frame {frames_done[0]}/{n or '?'}")
-            return
-        # A keyframe budgets `iterations`; give back what early stopping saved.
-        done = 0 if report.resumed else report.iterations
-        bar.update(max(0, settings.iterations - done))
-        if bar.total is not None and len(engine.result.keyframes) > (est_keys or 0):
-            bar.total += settings.iterations - 1  # an adaptive keyframe, not a between
-        bar.set_postfix_str(
-            f"frame {frames_done[0]}/{n or '?'} key {index}: "
-            f"{'resumed' if report.resumed else f'{report.iterations} it'}"
-        )
-
+    bar = _KeyframeProgress(source.frame_count, keyframes.every, settings.iterations)
+    bar.open(output, quiet=as_json or not progress)
     engine = OfflineStylizer(
-        optimizer, keyframes, fast=fast, work=work, on_iteration=on_iteration, on_frame=on_frame
+        optimizer, keyframes, fast=fast, work=work, on_iteration=bar.iteration, on_frame=bar.frame
     )
+    bar.engine = engine
+    run = None
     try:
         run = run_job(source, engine, [sink])
-        if bar is not None and not run.interrupted:  # a frame count is only an estimate
-            bar.total = bar.n
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close(finished=run is not None and not run.interrupted)
     _report_offline(output, sink, engine.result, run.seconds, as_json, run.interrupted, work)
     if run.interrupted:
         raise KeyboardInterrupt
@@ -313,6 +285,54 @@ def optimize_video(
     if not keep_work:
         work.remove()
     return 0
+
+
+class _KeyframeProgress:
+    """One bar for a whole --method optimize job, counted in VGG iterations (the cost);
+    each frame between keyframes counts as one."""
+
+    def __init__(self, frames: int | None, every: int, iterations: int) -> None:
+        self.n, self.iterations = frames, iterations
+        self.est_keys = planned_keyframes(frames, every) if frames else None
+        self.bar: Any = None
+        self.done = 0
+        self.engine: OfflineStylizer | None = None
+
+    def open(self, output: str, *, quiet: bool) -> None:
+        n = self.n
+        total = self.est_keys * (self.iterations - 1) + n if n else None
+        self.bar = progress_bar(total, "it", output, quiet=quiet)
+
+    def iteration(self, i: int, loss: float) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix_str(f"frame {self.done}/{self.n or '?'} loss {loss:.4g}")
+
+    def frame(self, index: int, report: KeyframeReport | None) -> None:
+        self.done += 1
+        bar = self.bar
+        if bar is None:
+            return
+        if report is None:
+            bar.update(1)
+            bar.set_postfix_str(f"frame {self.done}/{self.n or '?'}")
+            return
+        # A keyframe budgets `iterations`; give back what early stopping saved.
+        bar.update(max(0, self.iterations - (0 if report.resumed else report.iterations)))
+        keys = len(self.engine.result.keyframes) if self.engine is not None else 0
+        if bar.total is not None and keys > (self.est_keys or 0):
+            bar.total += self.iterations - 1  # an adaptive keyframe, not a between
+        bar.set_postfix_str(
+            f"frame {self.done}/{self.n or '?'} key {index}: "
+            f"{'resumed' if report.resumed else f'{report.iterations} it'}"
+        )
+
+    def close(self, finished: bool) -> None:
+        if self.bar is None:
+            return
+        if finished:  # a frame count is only an estimate
+            self.bar.total = self.bar.n
+        self.bar.close()
 
 
 def _report_offline(output, sink, result: OfflineResult, wall, as_json, interrupted, work) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from models.errors import UserError
 from realtime.sinks.base import Sink
@@ -71,15 +72,13 @@ def open_sink(
     source: Source,
     *,
     fps: float | None = None,
-    bitrate_k: int = 2500,
-    gop_seconds: float = 1.0,
-    hls_list_size: int = 6,
-    retry_delay: float = 1.0,
+    **push: Any,
 ) -> Sink:
     """A live output by `spec`, for every live command alike: 'window', 'virtualcam', a
     push target (rtmp://, srt://, udp:// or an HLS playlist .m3u8, with the source file's
     audio) or a video file that records the stream with its real timing. `fps`: the
-    output rate (default: the source's); the rest tunes a push."""
+    output rate (default: the source's); `push`: FfmpegPushSink's tuning (bitrate_k,
+    gop_seconds, hls_list_size, first_delay)."""
     from realtime.sinks.ffmpeg_push import FfmpegPushSink, parse_target
 
     rate = fps or source.fps or 30.0
@@ -93,16 +92,8 @@ def open_sink(
         return WindowSink(f"stylize-video: {source.name}")
     if not _is_recording(spec):
         audio, audio_time = _audio_of(source)
-        return FfmpegPushSink(
-            parse_target(spec),
-            fps=rate,
-            audio=audio,
-            audio_time=audio_time,
-            bitrate_k=bitrate_k,
-            gop_seconds=gop_seconds,
-            hls_list_size=hls_list_size,
-            first_delay=retry_delay,
-        )
+        target = parse_target(spec)
+        return FfmpegPushSink(target, fps=rate, audio=audio, audio_time=audio_time, **push)
     from realtime.sinks.ffmpeg_writer import FfmpegVideoWriter
 
     return FfmpegVideoWriter(spec)  # pts from the capture clock: real timing
