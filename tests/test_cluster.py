@@ -356,6 +356,7 @@ def test_concat_list_and_folder_names(tmp_path) -> None:
 # --- jobs on local Ray -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_segmented_job_equals_the_single_process_one(local_ray, clip, tmp_path, capsys) -> None:
     from realtime.jobs.video import convert_video
 
@@ -394,6 +395,7 @@ def _seam_ratio(src: Path, out: Path, seams: list[int]) -> float:
     return float(np.mean(straddle) / np.mean(inside))
 
 
+@pytest.mark.slow
 def test_seams_hold_the_temporal_filter(local_ray, tmp_path, capsys) -> None:
     src = write_frames(tmp_path / "pan.mp4", translating_clip(60, 64, 96, dx=2, dy=1))
     job = settings.FastJob(temporal=settings.TemporalOptions(temporal=0.7))
@@ -409,6 +411,7 @@ def test_seams_hold_the_temporal_filter(local_ray, tmp_path, capsys) -> None:
     assert _seam_ratio(src, cold, seams) > 1.5
 
 
+@pytest.mark.slow
 def test_a_killed_worker_s_segment_is_retried(local_ray, clip, tmp_path, capsys) -> None:
     marker = tmp_path / "killed"
     out = tmp_path / "out.mp4"
@@ -421,6 +424,7 @@ def test_a_killed_worker_s_segment_is_retried(local_ray, clip, tmp_path, capsys)
     assert not list(Path(tempfile.gettempdir()).glob("sv-worker-*"))
 
 
+@pytest.mark.slow
 def test_workers_follow_the_real_frame_rate_and_the_cluster(local_ray, tmp_path, capsys):
     """A 12.5 fps clip in two segments gets two workers (not one, as at an assumed
     30 fps); asking for more workers than the CPUs Ray has gets as many as it has."""
@@ -432,6 +436,7 @@ def test_workers_follow_the_real_frame_rate_and_the_cluster(local_ray, tmp_path,
     assert len(s["workers"]) == 2 and s["frames"] == 50
 
 
+@pytest.mark.slow
 def test_resume_after_an_interrupt(local_ray, clip, tmp_path, capsys, monkeypatch) -> None:
     from realtime import segments
 
@@ -460,6 +465,7 @@ def test_resume_after_an_interrupt(local_ray, clip, tmp_path, capsys, monkeypatc
     assert s["resumed_segments"] == 0 and s["converted_frames"] == 90
 
 
+@pytest.mark.slow
 def test_uneven_frame_times_survive_the_join(local_ray, tmp_path, capsys) -> None:
     """A variable-frame-rate clip (a 0.5 s pause after frame 10): each part is placed
     at its first frame's time, not after the previous part's guessed last interval."""
@@ -472,6 +478,7 @@ def test_uneven_frame_times_survive_the_join(local_ray, tmp_path, capsys) -> Non
     assert np.allclose(np.asarray(a.pts) - a.pts[0], np.asarray(b.pts) - b.pts[0], atol=2e-3)
 
 
+@pytest.mark.slow
 def test_folder_of_videos_gives_a_folder(local_ray, clip, tmp_path, capsys) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
@@ -491,6 +498,7 @@ def test_folder_of_videos_gives_a_folder(local_ray, clip, tmp_path, capsys) -> N
     assert not list((tmp_path / "out").glob(".*"))  # no temp files left
 
 
+@pytest.mark.slow
 def test_optimize_spreads_shots(local_ray, tmp_path, capsys, style_png) -> None:
     src = cut_clip(tmp_path / "cut.mp4")
     out = tmp_path / "out.mp4"
@@ -510,6 +518,7 @@ def test_optimize_spreads_shots(local_ray, tmp_path, capsys, style_png) -> None:
     assert a.shape == b.shape and np.abs(a - b).mean() < 3  # x264 noise only
 
 
+@pytest.mark.slow
 def test_cli_run_leaves_no_ray_process(tmp_path) -> None:
     """The command starts Ray itself; after it ends (finished, interrupted by Ctrl-C, or by
     SIGTERM like Ctrl-C: exit 130, segments kept, no Ray stack dump) no raylet or
@@ -580,6 +589,7 @@ def test_cli_run_leaves_no_ray_process(tmp_path) -> None:
         shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_two_nodes(clip, tmp_path, capsys, monkeypatch) -> None:
     """Two simulated nodes (ray.cluster_utils.Cluster): workers spread over both; the
     input goes to each through the object store. Runs last: it replaces the local Ray."""

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 from conftest import ROOT, synthetic_photo
-from test_stylizer_regions import boxes_everywhere, textured
+from helpers import boxes_everywhere, textured
 
 from models.engine import OPENVINO, TENSORFLOW, choose_engine
 from models.errors import UserError
@@ -28,6 +28,7 @@ def pair(style_png, magenta_module, preset_module):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [(96, 128), (130, 198)], ids=["96x128", "130x198"])
 @pytest.mark.parametrize("style", [0, 1], ids=["presets", "magenta"])
 def test_openvino_equals_tensorflow_on_frames_and_regions(pair, style, size):
@@ -119,6 +120,7 @@ def test_gpu_presence_is_read_from_the_system(tmp_path):
     assert gpu_may_be_present(str(tmp_path))
 
 
+@pytest.mark.slow
 def test_image_and_video_on_a_cpu_never_import_tensorflow(tmp_path, preset_module):
     """After the first conversion the CPU path runs without TensorFlow (seconds and
     hundreds of megabytes saved on every start)."""
@@ -151,6 +153,7 @@ def own_cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
+@pytest.mark.slow
 def test_a_damaged_or_stale_ir_is_converted_again_with_a_message(own_cache, capsys):
     from models import cache
     from models.stylizer import load_stylizer

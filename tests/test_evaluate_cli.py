@@ -12,32 +12,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers import write_clip
 from motion_clips import FlickeringStylizer, invert, translating_clip
 
 from stylize_video import main
 
 imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
-
-
-def _write(path: Path, frames: list[np.ndarray], fps: float = 24, rgb: bool = False) -> Path:
-    # rgb: libx264rgb, exactly lossless (yuv444p at qp 0 still rounds the colour conversion,
-    # about 0.03 mean absolute error on a stylized frame)
-    h, w = frames[0].shape[:2]
-    writer = imageio_ffmpeg.write_frames(
-        str(path),
-        (w, h),
-        fps=fps,
-        quality=None,
-        codec="libx264rgb" if rgb else "libx264",
-        pix_fmt_out="rgb24" if rgb else "yuv444p",
-        output_params=["-qp", "0"],  # lossless: the test measures our frames, not x264's
-        macro_block_size=16,
-    )
-    writer.send(None)
-    for f in frames:
-        writer.send(np.ascontiguousarray(f))
-    writer.close()
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -46,19 +26,21 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     frames = translating_clip(n=10, height=64, width=96, dx=3, dy=1)
     flicker = FlickeringStylizer(amplitude=25)
     return {
-        "source": _write(d / "source.mp4", frames),
-        "consistent": _write(d / "consistent.mp4", [invert(f) for f in frames]),
-        "flicker": _write(d / "flicker.mp4", [flicker(f) for f in frames]),
-        "short": _write(d / "short.mp4", [invert(f) for f in frames[:6]]),
-        "square": _write(d / "square.mp4", [invert(f[:, :64]) for f in frames]),
+        "source": write_clip(d / "source.mp4", frames),
+        "consistent": write_clip(d / "consistent.mp4", [invert(f) for f in frames]),
+        "flicker": write_clip(d / "flicker.mp4", [flicker(f) for f in frames]),
+        "short": write_clip(d / "short.mp4", [invert(f) for f in frames[:6]]),
+        "square": write_clip(d / "square.mp4", [invert(f[:, :64]) for f in frames]),
         # the per-frame reference (a second file with the same frames), a version with a
         # block of wrong pixels pasted on frames 4-6, a blurred one and a half-size one
-        "reference": _write(d / "reference.mp4", [invert(f) for f in frames]),
-        "pasted": _write(d / "pasted.mp4", [_pasted(invert(f), i) for i, f in enumerate(frames)]),
-        "blurred": _write(
+        "reference": write_clip(d / "reference.mp4", [invert(f) for f in frames]),
+        "pasted": write_clip(
+            d / "pasted.mp4", [_pasted(invert(f), i) for i, f in enumerate(frames)]
+        ),
+        "blurred": write_clip(
             d / "blurred.mp4", [cv2.GaussianBlur(invert(f), (0, 0), 1.5) for f in frames]
         ),
-        "half": _write(d / "half.mp4", [invert(f[::2, ::2]) for f in frames]),
+        "half": write_clip(d / "half.mp4", [invert(f[::2, ::2]) for f in frames]),
     }
 
 
@@ -74,6 +56,7 @@ def _json(capsys, *argv: str) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
+@pytest.mark.slow
 def test_consistent_video_scores_near_zero_and_flickering_one_high(clips, capsys):
     good = _json(capsys, clips["source"], clips["consistent"])
     bad = _json(capsys, clips["source"], clips["flicker"])
@@ -116,6 +99,7 @@ def test_without_a_reference_the_report_has_no_fidelity(clips, capsys):
     assert "fidelity" not in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_fidelity_against_a_reference_video(clips, capsys):
     src, ref = clips["source"], clips["reference"]
     same = _json(capsys, src, clips["consistent"], "--reference", ref)["fidelity"]
@@ -166,6 +150,7 @@ def test_the_reference_path_does_not_import_tensorflow(clips):
     assert json.loads(run.stdout)["fidelity"]["frames"] == 10
 
 
+@pytest.mark.slow
 def test_fidelity_against_the_fast_stylizer_frame_by_frame(clips, tmp_path, capsys):
     """--style stylizes each source frame here: a video made the same way scores 0 (the
     clips are coded exactly losslessly), and against a weaker strength it is far off."""
@@ -173,8 +158,8 @@ def test_fidelity_against_the_fast_stylizer_frame_by_frame(clips, tmp_path, caps
 
     stylize = load_stylizer(["preset:7"], fixed_shape=True)
     frames = translating_clip(n=10, height=64, width=96, dx=3, dy=1)[:4]
-    source = _write(tmp_path / "src4.mkv", frames, rgb=True)
-    per_frame = _write(tmp_path / "per_frame.mkv", [stylize(f) for f in frames], rgb=True)
+    source = write_clip(tmp_path / "src4.mkv", frames, rgb=True)
+    per_frame = write_clip(tmp_path / "per_frame.mkv", [stylize(f) for f in frames], rgb=True)
     near = _json(capsys, source, per_frame, "--style", "preset:7")["fidelity"]
     far = _json(capsys, source, per_frame, "--style", "preset:7", "--strength", "0.2")["fidelity"]
     assert near["frames"] == 4 and near["reference"] == "--style preset:7 --strength 1"

@@ -9,8 +9,8 @@ import json
 import cv2
 import numpy as np
 import pytest
+from helpers import write_clip
 from motion_clips import invert, texture, translating_clip
-from test_evaluate_cli import _write
 
 from realtime.metrics import WarpingError
 from stylize_video import main
@@ -30,9 +30,9 @@ def _accelerating(n: int = 12, h: int = 64, w: int = 96) -> list[np.ndarray]:
 def trimmed(tmp_path_factory):
     d = tmp_path_factory.mktemp("trim")
     frames = _accelerating()
-    source = _write(d / "source.mp4", frames, fps=FPS)
+    source = write_clip(d / "source.mp4", frames, fps=FPS)
     # what `video source.mp4 --start 4/24 --end 10/24` makes: frames 4-9
-    stylized = _write(d / "out.mp4", [invert(f) for f in frames[4:10]], fps=FPS)
+    stylized = write_clip(d / "out.mp4", [invert(f) for f in frames[4:10]], fps=FPS)
     return source, stylized
 
 
@@ -106,6 +106,7 @@ def _clip(path, n: int) -> list[np.ndarray]:
     return [f[..., ::-1].copy() for f in frames]
 
 
+@pytest.mark.slow
 def test_on_real_clips_exposure_steps_make_no_cut_and_hard_cuts_stay(shared_data):
     video = shared_data / "video"
     if not (video / "asl_book.mkv").exists():

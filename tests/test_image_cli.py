@@ -178,6 +178,7 @@ def test_folder_with_images_and_other_files(capsys, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["p0.png", "p1.png"]
 
 
+@pytest.mark.slow
 def test_stylizes_a_real_photo_at_its_own_size(capsys, tmp_path, shared_data):
     photo = shared_data / "content" / "golden_gate.jpg"
     painting = shared_data / "style" / "the_scream.jpg"

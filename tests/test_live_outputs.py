@@ -20,6 +20,7 @@ from realtime.sinks import check_sink
 PATTERN = LiveSourceOptions("testpattern", width=64, height=48, fps=30)
 
 
+@pytest.mark.slow
 def test_a_webcam_run_pushes_hls_and_records_a_file(tmp_path, capsys):
     from realtime.jobs.webcam import run_webcam
 

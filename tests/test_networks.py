@@ -39,6 +39,7 @@ def test_predictor_matches_onnxruntime(magenta_module, style_and_bottleneck):
     assert np.abs(ref).max() > 0.5  # a real, non-degenerate bottleneck
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_transformer_matches_onnxruntime(magenta_module, style_and_bottleneck, size):
     _, bottleneck = style_and_bottleneck
@@ -51,6 +52,7 @@ def test_transformer_matches_onnxruntime(magenta_module, style_and_bottleneck, s
     assert np.abs(ours - ref).max() <= 1e-4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_presets_match_onnxruntime(preset_module, size):
     content = np.random.default_rng(3).random((1, *size, 3), dtype=np.float32)
@@ -65,6 +67,7 @@ def test_presets_match_onnxruntime(preset_module, size):
     assert np.abs(ours - ref).max() <= 1e-4
 
 
+@pytest.mark.slow
 def test_hub_calling_convention_equals_the_two_signatures(magenta_module):
     content = np.random.default_rng(1).random((1, 48, 64, 3), dtype=np.float32)
     style = np.random.default_rng(2).random((1, 256, 256, 3), dtype=np.float32)

@@ -33,6 +33,7 @@ def clip(tmp_path_factory) -> Path:
     )
 
 
+@pytest.mark.slow
 def test_an_interrupted_rerun_keeps_the_finished_output(clip, tmp_path) -> None:
     out = tmp_path / "c.mp4"
     convert_video(str(clip), str(out), processor=invert, progress=False, as_json=True)
@@ -93,6 +94,7 @@ def test_a_frame_folder_of_an_earlier_run_is_refused_or_replaced(clip, tmp_path,
         )
 
 
+@pytest.mark.slow
 def test_the_cli_takes_overwrite_for_a_frame_folder(clip, tmp_path) -> None:
     frames = tmp_path / "frames"
     frames.mkdir()

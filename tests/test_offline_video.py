@@ -313,6 +313,7 @@ def test_preset_style_is_refused(tmp_path: Path, clip_with_audio: Path) -> None:
         optimize_video(str(clip_with_audio), str(tmp_path / "o.mp4"), style="preset:3")
 
 
+@pytest.mark.slow
 def test_real_optimizer_on_tiny_clip_warm_keyframes_improve() -> None:
     pytest.importorskip("tensorflow")
     from models.optimize import StyleOptimizer, make_extractor

@@ -49,6 +49,7 @@ def optimizer(extractor):
     return opt.StyleOptimizer(extractor, style, TINY)
 
 
+@pytest.mark.slow
 def test_lbfgs_loss_falls_and_history_is_kept(optimizer) -> None:
     content, _ = _images()
     r = optimizer.run(content)
@@ -77,6 +78,7 @@ def test_loss_terms_split_the_optimized_loss(optimizer) -> None:
     assert optimizer.loss_terms(content, content)["content"] == pytest.approx(0, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_warm_start_keeps_iterating(optimizer) -> None:
     """The known failure: from an already optimized image, L-BFGS with scipy's default
     tolerances stops after 1-2 iterations. Ours runs at least min_iterations and the loss
@@ -115,6 +117,7 @@ def test_gradient_matches_finite_difference(optimizer) -> None:
     assert analytic == pytest.approx(numeric, rel=0.05)
 
 
+@pytest.mark.slow
 def test_no_retrace_across_sizes(extractor) -> None:
     content, style = _images()
     o = opt.StyleOptimizer(extractor, style, replace(TINY, iterations=2))
@@ -124,6 +127,7 @@ def test_no_retrace_across_sizes(extractor) -> None:
     assert o._loss_and_grad.experimental_get_tracing_count() == 1
 
 
+@pytest.mark.slow
 def test_temporal_term_pulls_masked_pixels_to_the_warped_previous(extractor) -> None:
     content, style = _images()
     target = np.full_like(content, 0.5)
@@ -138,6 +142,7 @@ def test_temporal_term_pulls_masked_pixels_to_the_warped_previous(extractor) -> 
     assert r.terms["temporal"] > 0
 
 
+@pytest.mark.slow
 def test_adam_loss_falls(extractor) -> None:
     content, style = _images()
     r = opt.StyleOptimizer(extractor, style, replace(TINY, method="adam", iterations=6)).run(
@@ -147,6 +152,7 @@ def test_adam_loss_falls(extractor) -> None:
     assert r.final_loss < r.initial_loss
 
 
+@pytest.mark.slow
 def test_early_stop_on_relative_change(extractor) -> None:
     content, style = _images()
     s = replace(TINY, tol=10.0, iterations=50, min_iterations=4, window=2)

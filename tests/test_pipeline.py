@@ -11,28 +11,10 @@ import time
 
 import numpy as np
 import pytest
+from helpers import ListSource
 
-from realtime.frame import Frame
 from realtime.pipeline import Channel, Pipeline
-from realtime.sources.base import Source
 from realtime.sources.test_pattern import TestPatternSource
-
-
-class ListSource(Source):
-    """A file-like source of numbered 8x8 frames (pixel value = index)."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.closed = False
-
-    def __iter__(self):
-        for i in range(self.n):
-            if self.closed:
-                return
-            yield Frame(np.full((8, 8, 3), i % 256, np.uint8), i / 25, i)
-
-    def close(self) -> None:
-        self.closed = True
 
 
 def slow(ms: float):

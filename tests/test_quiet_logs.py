@@ -52,6 +52,7 @@ def tiny_png(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_image_with_a_preset_prints_no_native_lines(tiny_png: Path, tmp_path: Path):
     out = _run(["image", str(tiny_png), "--style", "preset:3", "-o", str(tmp_path / "o.png")])
     assert out.returncode == 0, out.stderr
@@ -59,6 +60,7 @@ def test_image_with_a_preset_prints_no_native_lines(tiny_png: Path, tmp_path: Pa
     assert (tmp_path / "o.png").is_file()
 
 
+@pytest.mark.slow
 def test_models_fetch_into_an_empty_cache_prints_no_native_lines(tmp_path: Path):
     # models.cache imports TensorFlow itself (not through models.tf_runtime): the import
     # hook must still catch the first import.
@@ -68,6 +70,7 @@ def test_models_fetch_into_an_empty_cache_prints_no_native_lines(tmp_path: Path)
     assert "presets: ready" in out.stdout
 
 
+@pytest.mark.slow
 def test_verbose_lets_the_native_lines_through(tiny_png: Path, tmp_path: Path):
     # The CPU engine never imports TensorFlow; the TensorFlow engine must still be heard.
     argv = ["--verbose", "image", str(tiny_png), "-s", "preset:3", "-o", str(tmp_path / "o.png")]
@@ -89,6 +92,7 @@ def test_verbose_is_a_global_flag_before_or_after_the_command(argv: list[str], w
     assert build_parser().parse_args(argv).verbose is want
 
 
+@pytest.mark.slow
 def test_the_hook_catches_tensorflow_imported_by_keras():
     # --method optimize reaches TensorFlow through `import keras` (models/vgg.py)
     code = (
@@ -111,6 +115,7 @@ def test_the_hook_catches_tensorflow_imported_by_keras():
     assert not NATIVE_LINE.search(out.stderr), out.stderr
 
 
+@pytest.mark.slow
 def test_a_missing_camera_is_one_line_without_opencvs_own_log(tmp_path: Path):
     # OpenCV printed 13 [ WARN ]/[ERROR] lines probing its backends before our error
     out = _run(["webcam", "--source", "99", "--headless", "-o", str(tmp_path / "w.mp4")])

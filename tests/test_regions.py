@@ -207,6 +207,7 @@ def real_stylizer(preset_module):
     return load_stylizer(["preset:7"], jit_compile=False)
 
 
+@pytest.mark.slow
 def test_with_the_real_network_a_moving_object_matches_a_fresh_stylization(real_stylizer):
     bg = textured(192, 320, seed=3)
     proc = ChangeDrivenProcessor(real_stylizer, temporal=0.0)

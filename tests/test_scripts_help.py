@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted(
     p
@@ -28,6 +30,7 @@ def _snapshot() -> dict[str, tuple[int, int]]:
     return out
 
 
+@pytest.mark.slow
 def test_every_script_answers_help_without_side_effects():
     assert {"make_strip.py", "make_samples.py", "bench_video.py"} <= {p.name for p in SCRIPTS}
     before = _snapshot()

@@ -281,6 +281,7 @@ def test_stalled_viewer_skips_frames_without_slowing_a_fast_one(served):
     assert slow["bytes"] < 8 * 1024 * 1024  # bounded by the socket buffers + one frame
 
 
+@pytest.mark.slow
 def test_stalled_viewer_is_cut_off_and_frees_its_slot(served):
     s = served(stall_timeout=0.3, max_viewers=1)
     stalled = socket.socket()
@@ -536,6 +537,7 @@ def test_stop_ends_streams_and_leaves_no_threads():
         urllib.request.urlopen(s.url + "/api/status", timeout=5)
 
 
+@pytest.mark.slow
 def test_run_serve_end_to_end_with_side_by_side(tmp_path):
     from realtime.jobs.serve import run_serve
 
@@ -589,6 +591,7 @@ def test_run_serve_end_to_end_with_side_by_side(tmp_path):
     assert (st["style"], st["side_by_side"], st["width"], st["height"]) == ("tint1", True, 160, 60)
 
 
+@pytest.mark.slow
 def test_run_serve_starts_a_file_over_when_it_ends(tmp_path, capsys):
     from video_clips import make_clip
 

@@ -7,7 +7,6 @@ import logging
 import threading
 import time
 from itertools import pairwise
-from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -203,57 +202,6 @@ def test_paced_test_pattern_is_live_and_keeps_only_the_newest():
     assert idx == sorted(idx)
 
 
-class FakeCapture:
-    """Stands in for cv2.VideoCapture: BGR frames whose blue channel is the frame
-    number; `fail_after` reads then read() fails (a dropped stream)."""
-
-    opened = True
-    instances: ClassVar[list[FakeCapture]] = []
-    fail_after: int | None = None
-    max_open: int | None = None  # later connections fail to open
-
-    def __init__(self, device, api=None):
-        self.device = device
-        self.n = 0
-        self.released = False
-        FakeCapture.instances.append(self)
-        self.serial = len(FakeCapture.instances)
-
-    def isOpened(self):
-        return type(self).opened and (self.max_open is None or self.serial <= self.max_open)
-
-    def set(self, prop, value):
-        return True
-
-    def get(self, prop):
-        return 30.0
-
-    def read(self):
-        if self.fail_after is not None and self.n >= self.fail_after:
-            return False, None
-        time.sleep(0.002)
-        img = np.zeros((24, 32, 3), np.uint8)
-        img[..., 0] = self.n % 256  # blue
-        img[..., 2] = 7  # red
-        self.n += 1
-        return True, img
-
-    def release(self):
-        self.released = True
-
-
-@pytest.fixture
-def fake_cv2_capture(monkeypatch):
-    import cv2
-
-    FakeCapture.instances = []
-    FakeCapture.opened = True
-    FakeCapture.fail_after = None
-    FakeCapture.max_open = None
-    monkeypatch.setattr(cv2, "VideoCapture", FakeCapture)
-    return FakeCapture
-
-
 def test_webcam_delivers_rgb_newest_frames(fake_cv2_capture):
     from realtime.sources.webcam import WebcamSource
 
@@ -300,6 +248,7 @@ def test_stream_reconnects_then_gives_up(fake_cv2_capture, caplog):
     assert all(c.released for c in fake_cv2_capture.instances)
 
 
+@pytest.mark.slow
 def test_live_source_dispatch_and_paced_file_playback(clips, fake_cv2_capture):
     from realtime.sources import open_live_source
     from realtime.sources.playback import PlaybackSource

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from models.atomic import atomic_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,6 +127,7 @@ if sys.argv[1] == "wait":
 """
 
 
+@pytest.mark.slow
 def test_a_killed_servers_uploads_folder_is_removed_by_the_next_server(tmp_path: Path) -> None:
     env = dict(_env(), TMPDIR=str(tmp_path))
     killed = subprocess.Popen(

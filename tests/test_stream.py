@@ -180,6 +180,7 @@ def test_odd_frame_size_is_padded_not_refused(tmp_path):
             sink.write(Frame(np.zeros((10, 10, 3), np.uint8), 0.1, 1))
 
 
+@pytest.mark.slow
 def test_rtmp_receiver_absent_then_up_then_gone_is_retried_and_never_raises(tmp_path, caplog):
     port = free_port()
     url = f"rtmp://127.0.0.1:{port}/live/test"
@@ -229,6 +230,7 @@ def test_rtmp_receiver_absent_then_up_then_gone_is_retried_and_never_raises(tmp_
 # -- the stream command -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_run_stream_pushes_a_file_with_its_audio_to_hls(tmp_path):
     from realtime.jobs.stream import run_stream
 
@@ -251,6 +253,7 @@ def test_run_stream_pushes_a_file_with_its_audio_to_hls(tmp_path):
     assert audio is not None and audio.duration > 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("video", "audio", "duration"), [(14.0, 14.0, 1.5), (2.0, 1.0, None)])
 def test_hls_ends_with_every_frame_and_the_end_tag(tmp_path, capsys, video, audio, duration):
     """Stopped by --duration while the source's audio goes on (longer than the sink's
@@ -324,6 +327,7 @@ def test_cli_stream_to_udp_testpattern(tmp_path):
     assert r.stderr.startswith("stylize-video: error: --to x.flv") and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_receiver_that_hangs_is_given_up_on_and_retried(caplog):
     """A server that accepts the connection but never answers blocks ffmpeg, then our pipe:
     after `stall_timeout` ffmpeg is killed and the push retried (the capture goes on)."""
@@ -351,6 +355,7 @@ def test_receiver_that_hangs_is_given_up_on_and_retried(caplog):
         hang.close()
 
 
+@pytest.mark.slow
 def test_srt_push_reaches_a_listener(tmp_path):
     port = free_port(socket.SOCK_DGRAM)
     out = tmp_path / "srt.ts"

@@ -37,6 +37,7 @@ def test_tensorflow_changing_frame_size_does_not_retrace(style_png, magenta_modu
     assert s.trace_count == 2
 
 
+@pytest.mark.slow
 def test_openvino_compiles_once_per_shape_and_keeps_a_bounded_set(style_png, magenta_module):
     from models import engine_openvino
     from models.stylizer import load_stylizer
@@ -52,6 +53,7 @@ def test_openvino_compiles_once_per_shape_and_keeps_a_bounded_set(style_png, mag
     assert len(kept) == engine_openvino.MAX_SHAPES
 
 
+@pytest.mark.slow
 def test_xla_compiles_in_the_background_and_gives_the_same_image(style_png, image_stylizer):
     from models.stylizer import load_stylizer
 
@@ -147,6 +149,7 @@ def test_style_bottleneck_is_cached_on_disk(style_png, image_stylizer, monkeypat
     assert s.bank.reps[0][1].shape == (1, 1, 1, 100)
 
 
+@pytest.mark.slow
 def test_second_start_does_no_conversion_and_corrupt_cache_is_rebuilt(magenta_module, monkeypatch):
     from models import cache
 
@@ -171,6 +174,7 @@ def test_second_start_does_no_conversion_and_corrupt_cache_is_rebuilt(magenta_mo
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temp left
 
 
+@pytest.mark.slow
 def test_hub_handle_with_a_local_savedmodel(style_png, magenta_module, tmp_path):
     """Any model with the Magenta Hub calling convention works; one with only the combined
     call (like tfhub.dev's) gets the preprocessed style tensor cached instead."""
@@ -243,6 +247,7 @@ def test_device_plan_refuses_what_is_not_there(requested):
         plan_device(["g0"] if requested == "gpu:2" else [], requested=requested)
 
 
+@pytest.mark.slow
 def test_exit_during_a_background_xla_compile_is_clean(preset_module):
     """A process that ends while XLA still compiles must exit 0, not die in TensorFlow's
     teardown (it did: SIGSEGV, exit 139, with the compile thread a daemon)."""

@@ -4,36 +4,14 @@ at every border and corner; bucketed windows bound the shapes XLA compiles."""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
+from helpers import boxes_everywhere, textured
 
 from models.errors import UserError
 
 PRESET, MAGENTA = 0, 1  # style indexes of the shared stylizer
 NETS = {"presets": PRESET, "magenta": MAGENTA}
-
-
-def textured(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """RGB uint8 with detail at every scale (noise blurred at two radii, stripes), so each
-    crop's own statistics differ from the frame's."""
-    r = np.random.default_rng(seed)
-    fine = cv2.GaussianBlur(r.random((h, w, 3)).astype(np.float32), (0, 0), 1.5)
-    coarse = cv2.GaussianBlur(r.random((h, w, 3)).astype(np.float32), (0, 0), 12)
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    stripes = 0.5 + 0.5 * np.sin((x * 0.7 + y * 0.3) / 3.0)[..., None]
-    img = 0.35 * fine / fine.max() + 0.45 * coarse / coarse.max() + 0.2 * stripes
-    img = (img - img.min()) / (img.max() - img.min())
-    return (img * 255).astype(np.uint8)
-
-
-def boxes_everywhere(h: int, w: int) -> list[tuple[int, int, int, int]]:
-    """Corners, edge midpoints, the centre, a full-width strip and the whole frame."""
-    bw, bh = 40, 32
-    xs = {"l": (0, bw), "c": (w // 2 - 20, w // 2 + 21), "r": (w - bw, w)}
-    ys = {"t": (0, bh), "c": (h // 2 - 15, h // 2 + 18), "b": (h - bh, h)}
-    boxes = [(x0, y0, x1, y1) for (y0, y1) in ys.values() for (x0, x1) in xs.values()]
-    return [*boxes, (0, h // 2 - 8, w, h // 2 + 8), (0, 0, w, h)]
 
 
 @pytest.fixture(scope="module", params=["openvino", "tensorflow"])
@@ -47,6 +25,7 @@ def _full(stylizer, frame: np.ndarray):
     return stylizer.stylize_with_stats_float(frame[None].astype(np.float32) / 255.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [(256, 320), (254, 318)], ids=["256x320", "254x318"])
 @pytest.mark.parametrize("net", NETS)
 def test_crop_interiors_equal_the_full_frame_at_margin_64(stylizer, net, size):
@@ -154,6 +133,7 @@ def test_bucketed_windows_bound_the_shapes_and_never_retrace(stylizer):
     assert stylizer.traces["regions"] - traced <= 1  # traced once ever, whatever the shape
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["openvino", "tensorflow"])
 def test_statistics_trace_the_region_function_once_for_every_set_of_sides(preset_module, engine):
     from models.stylizer import load_stylizer
@@ -169,6 +149,7 @@ def test_statistics_trace_the_region_function_once_for_every_set_of_sides(preset
     assert s.traces["regions"] == 1
 
 
+@pytest.mark.slow
 def test_openvino_warm_up_compiles_the_region_network_frames_compile_per_shape(preset_module):
     from models.stylizer import load_stylizer
 
@@ -186,6 +167,7 @@ def test_openvino_warm_up_compiles_the_region_network_frames_compile_per_shape(p
     assert dict(s.traces) == {"frame": 2, "stats": 1, "regions": 1}
 
 
+@pytest.mark.slow
 def test_warm_up_traces_what_the_first_frames_call(preset_module):
     from models.stylizer import load_stylizer
 
@@ -263,6 +245,7 @@ def test_a_combined_only_model_cannot_give_statistics(stylizer):
         stylizer.bank.reps[MAGENTA] = saved
 
 
+@pytest.mark.slow
 def test_xla_regions_equal_the_xla_full_frame(preset_module):
     from models.stylizer import load_stylizer
 

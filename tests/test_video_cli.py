@@ -133,6 +133,7 @@ def test_cli_errors_are_one_line_exit_2(clip, tmp_path, args, needle):
 INTERRUPTIBLE = slow_fake_cli("realtime.jobs.video", 0.03)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_leaves_playable_file_with_matching_audio(clip, tmp_path, sig):
     out = tmp_path / "partial.mp4"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_sources import fake_cv2_capture  # noqa: F401  (fixture)
+from helpers import FakeStylizer
 from video_clips import (
     child_ffmpegs,
     processes_mentioning,
@@ -31,21 +31,6 @@ from realtime.jobs.webcam import run_webcam
 from realtime.live_keys import LiveController
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class FakeStylizer:
-    """A ControllableStylizer whose red channel shows the style index."""
-
-    def __init__(self) -> None:
-        self.style_names = ["wave", "scream", "udnie"]
-        self.style_index = 0
-        self.strength = 1.0
-        self.preserve_color = False
-
-    def __call__(self, img: np.ndarray) -> np.ndarray:
-        out = img.copy()
-        out[..., 0] = 100 * self.style_index
-        return out
 
 
 def test_keys_change_style_strength_colour_and_view(tmp_path):
@@ -105,7 +90,7 @@ def _stats():
     return PipelineStats(stage_ms={"process": 10.0})
 
 
-def test_headless_fake_camera_records_and_reports(fake_cv2_capture, tmp_path, capsys):  # noqa: F811
+def test_headless_fake_camera_records_and_reports(fake_cv2_capture, tmp_path, capsys):
     before = set(threading.enumerate())
     out = tmp_path / "rec.mp4"
     run_webcam(
@@ -152,7 +137,7 @@ WINDOW_RUN = textwrap.dedent(
     """
     import json, sys
     sys.path.insert(0, "tests")
-    from test_video_cli_webcam import FakeStylizer
+    from helpers import FakeStylizer
     from realtime.sinks.window import WindowSink
     from realtime.jobs.webcam import run_webcam
 
@@ -199,6 +184,7 @@ def test_window_with_hud_and_keys_under_xvfb(tmp_path):
 LIVE_CLI = slow_fake_cli("realtime.jobs.assembly", 0.01)  # run_live builds it
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_live_cli_stops_on_signal_and_keeps_the_recording(tmp_path, sig):
     out = tmp_path / "live.mp4"

@@ -163,6 +163,7 @@ sys.exit(stylize_video.main(sys.argv[3:]))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["encode", "mux"])
 def test_disk_full_during_video_is_one_line_and_leaves_nothing(tmp_path, stage) -> None:
     from video_clips import make_clip
@@ -200,6 +201,7 @@ def test_disk_full_during_video_is_one_line_and_leaves_nothing(tmp_path, stage) 
         (1, "Disk quota exceeded", "quota"),
     ],
 )
+@pytest.mark.slow
 def test_ffmpeg_disk_failures_become_user_errors(returncode, stderr, why) -> None:
     from models.errors import UserError
     from realtime.sinks.ffmpeg_writer import _failure
