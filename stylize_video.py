@@ -661,14 +661,9 @@ def _run_serve(a: argparse.Namespace) -> int:
     from realtime.jobs.serve import run_serve
     from realtime.jobs.settings import ServeOptions
 
-    server = ServeOptions(
-        host=a.host,
-        port=a.port,
-        token=a.token,
-        max_viewers=a.max_viewers,
-        max_upload_mb=a.max_upload_mb,
-        quality=a.quality,
-    )
+    # the options are named as the settings' fields
+    fields = ("host", "port", "token", "max_viewers", "max_upload_mb", "quality")
+    server = ServeOptions(**{name: vars(a)[name] for name in fields})
     live = _live(a, a.source, loop=a.loop, outputs=_outputs(a))
     return run_serve(live, server=server, as_json=a.json)
 

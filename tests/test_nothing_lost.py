@@ -101,9 +101,9 @@ def test_the_cli_takes_overwrite_for_a_frame_folder(clip, tmp_path) -> None:
     (frames / "frame_000007.png").write_bytes(b"old")
     cli = [sys.executable, "-c", slow_fake_cli("realtime.jobs.video", 0), "video", str(clip),
            "-o", str(frames), "--end", "0.2"]  # fmt: skip
-    r = subprocess.run(cli, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(cli, cwd=ROOT, capture_output=True, encoding="utf-8", timeout=60)
     assert r.returncode == 2 and "--overwrite" in r.stderr.strip().splitlines()[-1]
-    r = subprocess.run([*cli, "--overwrite"], cwd=ROOT, capture_output=True, text=True,
+    r = subprocess.run([*cli, "--overwrite"], cwd=ROOT, capture_output=True, encoding="utf-8",
                        timeout=60)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert len(list(frames.iterdir())) == 6

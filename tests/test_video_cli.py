@@ -104,7 +104,7 @@ def _cli(*args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ROOT / "stylize_video.py"), *args],
         capture_output=True,
-        text=True,
+        encoding="utf-8",  # the progress bar draws with block characters
         cwd=ROOT,
         timeout=120,
         **kw,
