@@ -204,6 +204,7 @@ def test_an_address_nothing_answers_at_is_one_line_and_leaves_nothing(capsys, cl
     assert "give host:port" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_an_address_where_something_else_listens_gives_up_in_one_line(clip, tmp_path):
     """A port that accepts connections but is no Ray head: Ray would retry for minutes."""
     import socket

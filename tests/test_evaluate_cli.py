@@ -118,6 +118,7 @@ def test_fidelity_against_a_reference_video(clips, capsys):
     assert with_ref["warping_error"] == plain["warping_error"]
 
 
+@pytest.mark.slow
 def test_fidelity_in_the_text_report_and_the_plot(clips, tmp_path, capsys):
     plot = tmp_path / "curve.png"
     argv = [clips["source"], clips["pasted"], "--reference", clips["reference"], "--plot", plot]

@@ -37,6 +37,7 @@ def test_a_webcam_run_pushes_hls_and_records_a_file(tmp_path, capsys):
     assert frames[..., 0].mean() > frames[..., 2].mean() + 40  # stylized: the red tint
 
 
+@pytest.mark.slow
 def test_a_stream_also_records_a_file(tmp_path, capsys):
     from realtime.jobs.stream import run_stream
 

@@ -63,6 +63,7 @@ def test_lbfgs_loss_falls_and_history_is_kept(optimizer) -> None:
     assert sum(r.parts_history[-1]) == pytest.approx(r.final_loss, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_loss_terms_split_the_optimized_loss(optimizer) -> None:
     """The diagnostic split (per style layer) adds up to the loss the optimizer reports."""
     content, _ = _images()

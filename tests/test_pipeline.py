@@ -52,6 +52,7 @@ def test_file_mode_with_slow_output_still_complete(no_leaks):
     assert got == list(range(30))
 
 
+@pytest.mark.slow
 def test_live_mode_drops_stale_frames_and_bounds_latency(no_leaks):
     src = TestPatternSource(32, 24, fps=200, frames=120)  # a camera far faster than us
     shown = []

@@ -108,6 +108,7 @@ def test_command_is_low_latency_h264_with_the_files_audio(tmp_path):
 # -- pushes read back -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_udp_push_carries_the_frames(tmp_path):
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)

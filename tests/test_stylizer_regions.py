@@ -45,6 +45,7 @@ def test_crop_interiors_equal_the_full_frame_at_margin_64(stylizer, net, size):
     assert len(crops) >= 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("net", NETS)
 def test_the_crops_own_statistics_give_a_large_error(stylizer, net):
     """The same window without frozen statistics: what the test above would catch."""
@@ -103,6 +104,7 @@ def test_restructured_network_records_the_plain_networks_statistics():
     np.testing.assert_allclose(out_f.numpy(), out_p.numpy(), atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("net", NETS)
 def test_smaller_margins_run_untrimmed_and_stay_close(stylizer, net):
     stylizer.style_index = NETS[net]

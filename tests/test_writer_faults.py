@@ -118,6 +118,7 @@ def test_a_second_interrupt_during_a_slow_close_kills_ffmpeg_and_stops(
     assert child_ffmpegs() == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["encoding", "muxing"])
 def test_a_hung_ffmpeg_is_killed_after_the_timeout_with_a_warning(
     tmp_path, monkeypatch, caplog, stage
