@@ -184,6 +184,8 @@ class MagentaKind(ModelKind):
 
     @classmethod
     def accepts(cls, module: Any) -> bool:
+        # A --hub-handle module is a user's SavedModel: its signatures are all there is to
+        # read its calling convention from.
         return hasattr(module, "predict_style") and hasattr(module, "transform")
 
     @classmethod
