@@ -24,7 +24,7 @@ import numpy as np
 from models.engine import AUTO, OPENVINO, Engine, choose_engine
 from models.errors import UserError
 from models.kinds import BOTTLENECK, PIXELS, ModelKind
-from models.style_bank import StyleBank, preprocess_style  # noqa: F401  (re-exported)
+from models.style_bank import StyleBank
 from models.styles import StyleSpec
 
 EXACT_MARGIN = 64  # margins from here on are exact: the network's own halo, trimmed
