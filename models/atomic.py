@@ -51,9 +51,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_parts(folder: str | os.PathLike) -> list[Path]:
-    """Remove this tool's partial files in `folder` left by runs that no longer exist;
-    return what was removed. Files of a live process, or newer than this process, stay."""
+def _remove_stale(
+    folder: str | os.PathLike, pattern: re.Pattern, dirs: bool, what: str
+) -> list[Path]:
+    """Remove the files (or folders, `dirs`) in `folder` whose name matches `pattern` (its
+    group 1 is the pid of the run that made them) when that run is gone and they were last
+    changed before this process started; return what was removed."""
     if os.name == "nt":  # os.kill(pid, 0) would terminate the process there
         return []
     removed = []
@@ -62,18 +65,32 @@ def remove_stale_parts(folder: str | os.PathLike) -> list[Path]:
     except OSError:
         return []
     for entry in entries:
-        m = _PART.match(entry.name)
+        m = pattern.match(entry.name)
         if not m or _alive(int(m.group(1))):
             continue
         try:
-            if not entry.is_file(follow_symlinks=False) or entry.stat().st_mtime >= _STARTED:
+            kind_ok = (
+                entry.is_dir(follow_symlinks=False)
+                if dirs
+                else entry.is_file(follow_symlinks=False)
+            )
+            if not kind_ok or entry.stat().st_mtime >= _STARTED:
                 continue
-            os.unlink(entry.path)
+            if dirs:
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
         except OSError:
             continue  # gone already, or not ours to remove
-        log.info("removed %s, left by an interrupted run", entry.path)
+        log.info("removed %s, left by %s", entry.path, what)
         removed.append(Path(entry.path))
     return removed
+
+
+def remove_stale_parts(folder: str | os.PathLike) -> list[Path]:
+    """Remove this tool's partial files in `folder` left by runs that no longer exist;
+    return what was removed. Files of a live process, or newer than this process, stay."""
+    return _remove_stale(folder, _PART, dirs=False, what="an interrupted run")
 
 
 def private_temp_dir(prefix: str, dir: str | os.PathLike | None = None) -> Path:
@@ -89,27 +106,8 @@ def private_temp_dir(prefix: str, dir: str | os.PathLike | None = None) -> Path:
 def remove_stale_dirs(folder: str | os.PathLike, prefix: str) -> list[Path]:
     """Remove folders `PREFIX<pid>-...` in `folder` whose process is gone and that were
     last changed before this process started; return what was removed."""
-    if os.name == "nt":
-        return []
     pattern = re.compile(rf"^{re.escape(prefix)}(\d+)-")
-    removed = []
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return []
-    for entry in entries:
-        m = pattern.match(entry.name)
-        if not m or _alive(int(m.group(1))):
-            continue
-        try:
-            if not entry.is_dir(follow_symlinks=False) or entry.stat().st_mtime >= _STARTED:
-                continue
-        except OSError:
-            continue
-        shutil.rmtree(entry.path, ignore_errors=True)
-        log.info("removed %s, left by a stopped run", entry.path)
-        removed.append(Path(entry.path))
-    return removed
+    return _remove_stale(folder, pattern, dirs=True, what="a stopped run")
 
 
 def part_file(dest: str | os.PathLike, suffix: str | None = None) -> Path:
