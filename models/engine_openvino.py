@@ -42,6 +42,7 @@ class _Compiled:
 
     def __init__(self, compiled: Any):
         self.compiled = compiled
+        self._outputs = len(compiled.outputs)
         self._idle: queue.SimpleQueue = queue.SimpleQueue()
 
     def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
@@ -53,28 +54,53 @@ class _Compiled:
             # Outputs are copied out of the request (share_outputs defaults to False),
             # so the request can go back to the pool at once.
             result = request.infer(list(inputs))
-            return [result[i] for i in range(len(self.compiled.outputs))]
+            return [result[i] for i in range(self._outputs)]
         finally:
             self._idle.put(request)
 
 
 class _Networks:
-    """One kind's IR in the cache: what the manifest says, and each network read when it
-    is first needed (a photo needs one of the three)."""
+    """One kind's IR in the cache: what the manifest says, and each network read (and its
+    files checked against the manifest's sha256) when it is first needed: a photo needs
+    one of the three, and never the 9 MB style predictor of a preset."""
 
     def __init__(self, slot: str, core: Any):
         self.slot = slot
-        self.path, self.manifest = _verified_ir(slot)
+        self.path = cache.ensure_converted(slot, fmt=cache.OPENVINO)
+        self.manifest = cache.read_manifest(slot, cache.OPENVINO) or {}
         self._core = core
         self._read: dict[str, Any] = {}
+        self._lock = threading.Lock()
 
     def has(self, name: str) -> bool:
         return f"{name}.xml" in self.manifest.get("files", {})
 
     def model(self, name: str) -> Any:
-        if name not in self._read:
-            self._read[name] = self._core.read_model(self.path / f"{name}.xml")
-        return self._read[name]
+        with self._lock:
+            if name not in self._read:
+                self._verify(name)
+                self._read[name] = self._core.read_model(self.path / f"{name}.xml")
+            return self._read[name]
+
+    def _verify(self, name: str) -> None:
+        """Convert the kind again (with a message) if `name`'s files do not match the
+        sha256 the manifest recorded when they were written."""
+        files = (f"{name}.xml", f"{name}.bin")
+        bad = _damaged_files(self.path, self.manifest, files)
+        if not bad:
+            return
+        print(
+            f"the OpenVINO model {self.path} is damaged ({', '.join(bad)} does not match its "
+            "manifest); converting it again",
+            file=sys.stderr,
+        )
+        self.path = cache.ensure_converted(self.slot, fmt=cache.OPENVINO, force=True)
+        self.manifest = cache.read_manifest(self.slot, cache.OPENVINO) or {}
+        if _damaged_files(self.path, self.manifest, files):
+            raise UserError(
+                f"the model cache {self.path.parent} gives damaged files right after "
+                "converting; check the disk, or set STYLIZE_VIDEO_CACHE to another folder"
+            )
 
 
 def _blob_cache(core: Any) -> None:
@@ -91,40 +117,17 @@ def _blob_cache(core: Any) -> None:
     core.set_property({"CACHE_DIR": str(folder)})
 
 
-def _damaged_files(path: Path, manifest: dict[str, Any]) -> list[str]:
-    files = manifest.get("files") or {}
-    if not files:
-        return ["manifest.json"]
+def _damaged_files(path: Path, manifest: dict[str, Any], names: tuple[str, ...]) -> list[str]:
+    """Which of `names` in `path` are missing or differ from the manifest's sha256."""
+    recorded = manifest.get("files") or {}
     bad = []
-    for name, digest in files.items():
+    for name in names:
         try:
-            if sha256_file(path / name) != digest:
+            if name not in recorded or sha256_file(path / name) != recorded[name]:
                 bad.append(name)
         except OSError:
             bad.append(name)
     return bad
-
-
-def _verified_ir(slot: str) -> tuple[Path, dict[str, Any]]:
-    """The cache folder of `slot`'s IR, converted if missing or stale and converted again
-    (with a message) if its files do not match the sha256 its manifest recorded."""
-    path = cache.ensure_converted(slot, fmt=cache.OPENVINO)
-    manifest = cache.read_manifest(slot, cache.OPENVINO) or {}
-    bad = _damaged_files(path, manifest)
-    if bad:
-        print(
-            f"the OpenVINO model {path} is damaged ({', '.join(bad)} does not match its "
-            "manifest); converting it again",
-            file=sys.stderr,
-        )
-        path = cache.ensure_converted(slot, fmt=cache.OPENVINO, force=True)
-        manifest = cache.read_manifest(slot, cache.OPENVINO) or {}
-        if _damaged_files(path, manifest):
-            raise UserError(
-                f"the model cache {path.parent} gives damaged files right after converting; "
-                "check the disk, or set STYLIZE_VIDEO_CACHE to another folder"
-            )
-    return path, manifest
 
 
 class OpenVINOEngine(Engine):
@@ -151,6 +154,7 @@ class OpenVINOEngine(Engine):
         self._compiled: collections.OrderedDict[tuple, _Compiled] = collections.OrderedDict()
         self._compiling: dict[tuple, threading.Event] = {}
         self._threads: list[threading.Thread] = []
+        self._regions_prepared: set[str] = set()  # kinds whose region compile has started
         self._lock = threading.Lock()
 
     def load(self, slot: str) -> ModelKind:
@@ -247,8 +251,11 @@ class OpenVINOEngine(Engine):
         return self._get(model, IR_REGIONS, None)(crop, rep, stats, flags)[0]
 
     def prepare_regions(self, model: ModelKind, rep: np.ndarray, stats: np.ndarray) -> None:
-        if (model.kind, IR_REGIONS, None) not in self._compiled:
-            self._background(self._get, model, IR_REGIONS, None)
+        with self._lock:  # once per kind: every full frame of --changed records stats
+            if model.kind in self._regions_prepared:
+                return
+            self._regions_prepared.add(model.kind)
+        self._background(self._get, model, IR_REGIONS, None)
 
     def warm_up(self, model: ModelKind, rep: np.ndarray, with_stats: bool) -> None:
         """Frame shapes are compiled when they are first seen (0.25 s); what can be done
