@@ -601,7 +601,8 @@ def _add_webcam(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--source",
         metavar="SRC",
-        help="use a video file, image folder, stream URL or 'testpattern' instead of a camera",
+        help="use a video file, image folder, stream URL or 'testpattern' instead of a camera "
+        "('testpattern:still': a still camera, a van drives in, the exposure steps)",
     )
     _add_style_args(p)
     _add_capture_args(p)
@@ -619,7 +620,8 @@ def _add_live_source_args(p: argparse.ArgumentParser) -> None:
         "--source",
         default="0",
         metavar="SRC",
-        help="camera index or device (default 0), video file, stream URL or 'testpattern'",
+        help="camera index or device (default 0), video file, stream URL, 'testpattern' or "
+        "'testpattern:still' (a still camera, a van drives in, the exposure steps)",
     )
     _add_capture_args(p)
 

@@ -158,7 +158,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class LiveSourceOptions:
-    """A live command's source: camera index or device, file, URL or 'testpattern';
+    """A live command's source: camera index or device, file, URL or a test pattern;
     what to ask the camera for; the long side frames are stylized at; whether a file
     starts over when it ends."""
 

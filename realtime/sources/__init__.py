@@ -7,6 +7,8 @@ from pathlib import Path
 
 from realtime.sources.base import Source
 
+TEST_PATTERNS = "testpattern (moving) or testpattern:still"
+
 
 def open_file_source(
     spec: str,
@@ -44,11 +46,12 @@ def open_live_source(
     fps: float | None = None,
     loop: bool = False,
 ) -> Source:
-    """A live source: camera index/path (default camera 0), `testpattern`, a stream URL,
-    or a video file / image folder played back paced at its own rate (from the start
-    again when it ends, with `loop`)."""
+    """A live source: camera index/path (default camera 0), `testpattern` (the moving
+    scene) or `testpattern:still` (a still camera, a van driving in, an exposure step), a
+    stream URL, or a video file / image folder played back paced at its own rate (from the
+    start again when it ends, with `loop`)."""
     from realtime.sources.stream import NetworkStreamSource, is_url
-    from realtime.sources.test_pattern import TestPatternSource
+    from realtime.sources.test_pattern import SCENES, TestPatternSource
     from realtime.sources.webcam import WebcamSource
     from realtime.validate import positive_finite
 
@@ -56,8 +59,14 @@ def open_live_source(
     if spec is None:
         return WebcamSource(0, width=width, height=height, fps=fps)
     s = str(spec)
-    if s.lower() in ("testpattern", "test", "pattern"):
-        return TestPatternSource(width or 640, height or 480, fps or 30.0)
+    name, _, kind = s.lower().partition(":")
+    if name in ("testpattern", "test", "pattern"):
+        if kind not in ("", *SCENES):
+            from models.errors import UserError
+
+            raise UserError(f"--source {s}: no such test pattern; use {TEST_PATTERNS}")
+        scene = kind or "moving"
+        return TestPatternSource(width or 640, height or 480, fps or 30.0, scene=scene)
     if is_url(s):
         return NetworkStreamSource(s)
     if s.isdigit() or s.startswith("/dev/video"):
@@ -69,5 +78,5 @@ def open_live_source(
     from models.errors import UserError
 
     raise UserError(
-        f"{s}: not a camera index, URL, file or 'testpattern'; e.g. --source testpattern"
+        f"{s}: not a camera index, URL, file or test pattern; e.g. --source {TEST_PATTERNS}"
     )
