@@ -31,11 +31,16 @@ frame re-stylized on average ("changed"), and sharpness against the per-frame re
 --concat first joins the clips' first --seconds each into one 640x360 clip and runs on
 that alone (a longer input, start-up included in the wall time).
 
+--scene [SECONDS] also runs on the still test scene (realtime/sources/test_pattern.py,
+`--source testpattern:still`): written as a 640x360 30 fps clip (crf 12) of SECONDS
+(default 10: a van drives in at 2 s, the exposure steps at 6 s, the white balance at 8 s)
+and used whole, whatever --seconds; `--clips --scene` runs on it alone.
+
 --memory also converts synthetic 1080p clips of growing length with stylize-video and
 prints peak RSS per length: it must stay flat (nothing accumulates per frame).
 
 Run: python benchmarks/bench_video.py [--seconds 3] [--clips a.mp4 ...] [--native]
-     [--keyframes 2 3] [--changed 0.7] [--concat] [--quality]
+     [--keyframes 2 3] [--changed 0.7] [--concat] [--quality] [--scene [SECONDS]]
      [--memory | --memory-only [--memory-lengths 2 8 32] [--memory-fps 1]
      [--pipeline-only]]
 """
@@ -57,6 +62,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "video"
+
+from realtime.sources.test_pattern import STILL_SECONDS, WHITE_BALANCE_AT, write_clip  # noqa: E402
 
 
 def ffmpeg() -> str:
@@ -280,11 +287,14 @@ def bench(
     work: Path,
     with_quality: bool = False,
     changed: list[float] | None = None,
+    whole: tuple[Path, ...] = (),
 ) -> None:
+    """Each of `clips` cut to its first `seconds`, then each of `whole` as it is."""
     print(
-        f"\nEnd-to-end conversion, preset 7, first {seconds:g} s of each clip "
-        "(fps: frames over each tool's conversion loop, model loading excluded; wall: the "
-        "whole process)\n"
+        f"\nEnd-to-end conversion, preset 7, first {seconds:g} s of each clip"
+        + (f" ({', '.join(c.name for c in whole)} whole)" if whole else "")
+        + " (fps: frames over each tool's conversion loop, model loading excluded; wall: "
+        "the whole process)\n"
     )
     changed = changed or []
     with_quality = with_quality or bool(keyframes) or bool(changed)
@@ -301,8 +311,8 @@ def bench(
         "|---|---|---|---|---|---|---|---|---|---|"
         + ("---|---|---|---|---|" if with_quality else "")
     )
-    for src in clips:
-        clip = cut(src, seconds, work / f"cut_{src.stem}.mp4")
+    for src in [*clips, *whole]:
+        clip = src if src in whole else cut(src, seconds, work / f"cut_{src.stem}.mp4")
         w, h = size_of(clip)
         runs = [(640, 640 if max(w, h) > 640 else None)]
         if native and max(w, h) > 640:
@@ -410,6 +420,15 @@ def main() -> None:
         action="store_true",
         help="warping error, MAD and fidelity columns (on with --keyframes)",
     )
+    ap.add_argument(
+        "--scene",
+        type=float,
+        nargs="?",
+        const=STILL_SECONDS,
+        metavar="SECONDS",
+        help=f"also run on the still test scene as a clip of SECONDS (default "
+        f"{STILL_SECONDS:g}), used whole",
+    )
     ap.add_argument("--memory", action="store_true", help="peak RSS vs 1080p clip length")
     ap.add_argument("--memory-only", action="store_true", help="only the RSS table")
     ap.add_argument("--memory-lengths", type=float, nargs="*", default=[2, 8, 32])
@@ -420,16 +439,22 @@ def main() -> None:
         help="memory table with an inverting processor instead of the stylizer",
     )
     a = ap.parse_args()
-    clips = a.clips if a.clips else sorted(DATA.glob("*.mp4")) + sorted(DATA.glob("*.mkv"))
-    if not clips:
-        sys.exit(f"no clips: give --clips or provide {DATA}")
+    default = sorted(DATA.glob("*.mp4")) + sorted(DATA.glob("*.mkv"))
+    clips = default if a.clips is None else a.clips  # `--clips` alone: none
+    if a.scene is not None and a.scene <= WHITE_BALANCE_AT:
+        sys.exit(f"--scene {a.scene:g}: too short, its last event is at {WHITE_BALANCE_AT:g} s")
+    if not clips and a.scene is None:
+        sys.exit(f"no clips: give --clips or --scene, or provide {DATA}")
     print(f"machine: {os.cpu_count()} CPUs; {time.strftime('%Y-%m-%d %H:%M')}")
     with tempfile.TemporaryDirectory(prefix="bench-video-") as d:
-        if a.concat:
+        if a.concat and clips:
             clips = [concat(clips, a.seconds, Path(d) / "concat.mp4")]
             a.seconds = a.seconds * 64  # the whole concatenated clip
+        whole = ()
+        if a.scene is not None:
+            whole = (write_clip(Path(d) / "still_scene.mp4", "still", seconds=a.scene),)
         if not a.memory_only:
-            bench(clips, a.seconds, a.native, a.keyframes, Path(d), a.quality, a.changed)
+            bench(clips, a.seconds, a.native, a.keyframes, Path(d), a.quality, a.changed, whole)
         if a.memory or a.memory_only:
             memory(Path(d), a.memory_lengths, a.memory_fps, a.pipeline_only)
 

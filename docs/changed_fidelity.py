@@ -13,10 +13,14 @@ and 99th percentile over the frames):
 - where the worst 1% of `--changed`'s patches lie: in boxes stylized on this frame, up to
   three frames before, or earlier.
 
-Run from the repository root (needs ../shared/data/video):
+Run from the repository root (a clip name needs ../shared/data/video; a path, e.g. one
+`write_clip` wrote, or a test pattern does not):
 
-    python docs/changed_fidelity.py [asl_book.mkv | testpattern] [--frames 60]
-                                    [--sheet last-frame.png]
+    python docs/changed_fidelity.py [asl_book.mkv | PATH | testpattern | testpattern:still]
+                                    [--frames 60] [--sheet last-frame.png]
+
+`testpattern:still` (640x360) runs its whole 10 s by default: the van driving in, the
+exposure step and the white-balance shift are where frozen statistics go stale.
 """
 
 from __future__ import annotations
@@ -36,7 +40,11 @@ from models.tf_runtime import quiet_tensorflow  # noqa: E402
 from realtime.flow import MotionEstimator, warp  # noqa: E402
 from realtime.jobs.assembly import wrap_processor  # noqa: E402
 from realtime.metrics import Fidelity  # noqa: E402
-from realtime.sources.test_pattern import render_pattern  # noqa: E402
+from realtime.sources.test_pattern import (  # noqa: E402
+    STILL_SECONDS,
+    render_pattern,
+    render_still,
+)
 from stylize_video import _temporal_options, build_parser  # noqa: E402
 
 VIDEO = ROOT.parent / "shared" / "data" / "video"
@@ -47,7 +55,9 @@ HELD = (1, 2, 4, 8)  # frames a pixel is held, in the oracle
 def read_frames(clip: str, n: int) -> list[np.ndarray]:
     if clip == "testpattern":
         return [render_pattern(i, 640, 480, 30.0) for i in range(n)]
-    cap = cv2.VideoCapture(str(VIDEO / clip))
+    if clip == "testpattern:still":
+        return [render_still(i, 640, 360, 30.0) for i in range(n)]
+    cap = cv2.VideoCapture(str(clip if Path(clip).exists() else VIDEO / clip))
     frames = []
     while len(frames) < n:
         ok, bgr = cap.read()
@@ -66,10 +76,17 @@ def patch_errors(out: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("clip", nargs="?", default="asl_book.mkv", help="a clip, or testpattern")
+    ap.add_argument(
+        "clip",
+        nargs="?",
+        default="asl_book.mkv",
+        help="a clip name or path, testpattern or testpattern:still",
+    )
     ap.add_argument("--sheet", help="write the last frame side by side (PNG)")
-    ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--frames", type=int, help="default 60 (the still scene: all of it)")
     a = ap.parse_args()
+    if a.frames is None:
+        a.frames = round(STILL_SECONDS * 30) if a.clip == "testpattern:still" else 60
     quiet_tensorflow()
     from models.stylizer import load_stylizer  # TensorFlow: not for --help
 
