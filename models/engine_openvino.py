@@ -3,8 +3,16 @@
 Each kind's networks are read from the cache's IR files (`models.kinds.export_ir`) and
 compiled for the CPU in float32, once per input shape: a static shape runs 20-37% faster
 than a dynamic one and compiles in about 0.25 s, so the last few frame shapes are kept
-compiled. Region windows come in many shapes and take their trimmed sides as an input, so
-they use one dynamic-shape compile instead.
+compiled.
+
+Region windows (`--changed`) come in many shapes and sets of trimmed sides (a 4 s clip
+uses 50-70). One dynamic-shape compile of the region network serves any of them at once.
+A static compile per variant (shape and sides; the sides input replaced by a constant, as
+a static reshape with the sides as an input trips OpenVINO's shape inference) runs a
+window in 30-60% less time but costs 0.1-0.3 s, as much as 20-90 windows save: a variant
+is compiled in the background, one at a time, only once the dynamic compile has served it
+REGION_COMPILE_PX window pixels; until then, and while it compiles, the dynamic compile
+serves it. The last MAX_REGION_VARIANTS variants are kept, apart from the frame shapes.
 
 Precision is float32 by default. OpenVINO's own default on CPUs with bfloat16 units is
 bfloat16, which differs from the float network by up to 0.04 per pixel: an output we did
@@ -14,6 +22,7 @@ not test, so it is opt-in (`precision="bf16"`).
 from __future__ import annotations
 
 import collections
+import logging
 import queue
 import sys
 import threading
@@ -29,11 +38,26 @@ from models.errors import UserError
 from models.kinds import IR_FRAME, IR_PREDICT, IR_REGIONS, IR_STATS, ModelKind
 
 MAX_SHAPES = 8  # compiled static shapes kept per network and purpose
+# Static region compiles kept (shape and sides), all kinds together, and their window
+# pixels: each holds 10-15 MB plus 0.4-0.5 KB per pixel (a 256x320 window 53 MB), so
+# 1.5 Mpx is about 1 GB at most.
+MAX_REGION_VARIANTS = 32
+MAX_REGION_PX = 1_500_000
+# Window pixels one region variant is served on the dynamic compile before its static
+# compile starts ("ski rental"): a static window saves 0.08-0.17 us a pixel, so by then
+# the dynamic compile has lost about what a compile costs (0.3 s; 0.1 s from OpenVINO's
+# cache). Most variants of a short clip are used a few times and never pay for one.
+REGION_COMPILE_PX = 2_000_000
+SIDES_INPUT = 3  # the region network's inputs: content, rep, stats, sides
 # OpenVINO's own cache of compiled networks (one blob per network and shape, about 1-4 MB):
 # a compile found there takes 0.09 s instead of 0.23, a third of a photo's time. The
-# oldest blobs beyond this many are removed when an engine starts.
-MAX_BLOBS = 64
+# oldest blobs beyond this many are removed when an engine starts (region variants add
+# up to MAX_REGION_VARIANTS).
+MAX_BLOBS = 128
 PRECISIONS = {"f32": "f32", "bf16": "bf16"}
+REGIONS_STATIC = "regions static"  # the traces key of static region variants
+
+log = logging.getLogger(__name__)
 
 
 class _Compiled:
@@ -155,6 +179,18 @@ class OpenVINOEngine(Engine):
         self._compiling: dict[tuple, threading.Event] = {}
         self._threads: list[threading.Thread] = []
         self._regions_prepared: set[str] = set()  # kinds whose region compile has started
+        # Static region variants by (kind, crop shape, sides flags), least recently used
+        # first; the window pixels each variant was served on the dynamic compile; the one
+        # background compile of a variant.
+        self._regions: collections.OrderedDict[tuple, _Compiled] = collections.OrderedDict()
+        self._region_px: collections.Counter[tuple] = collections.Counter()
+        self._region_failed: set[tuple] = set()
+        self._region_thread: threading.Thread | None = None
+        self.region_compile_px = REGION_COMPILE_PX
+        # Region windows served by a "static" variant or the "dynamic" compile; tests and
+        # benchmarks read it.
+        self.region_windows: collections.Counter[str] = collections.Counter()
+        self._closed = False
         self._lock = threading.Lock()
 
     def load(self, slot: str) -> ModelKind:
@@ -213,11 +249,83 @@ class OpenVINOEngine(Engine):
         t.start()
 
     def wait_compiled(self, timeout: float | None = None) -> None:
-        for t in list(self._threads):
-            t.join(timeout)
+        for t in [*self._threads, self._region_thread]:
+            if t is not None:
+                t.join(timeout)
 
     def close(self) -> None:
+        """No new region variant is compiled (the engine still works); wait for what runs."""
+        self._closed = True
         self.wait_compiled()
+
+    def _region_variant(self, model: ModelKind, key: tuple) -> _Compiled | None:
+        """The static compile of region variant `key` if there is one; if not, count the
+        window's pixels towards it and start its compile once it has earned one (and no
+        other variant is compiling): the caller serves this window on the dynamic compile."""
+        with self._lock:
+            if key in self._regions:
+                self._regions.move_to_end(key)
+                self.region_windows["static"] += 1
+                return self._regions[key]
+            self.region_windows["dynamic"] += 1
+            shape = key[1]
+            self._region_px[key] += shape[1] * shape[2]
+            busy = self._region_thread is not None and self._region_thread.is_alive()
+            if (
+                busy
+                or self._closed
+                or key in self._region_failed
+                or self._region_px[key] < self.region_compile_px
+            ):
+                return None
+            self._region_thread = threading.Thread(
+                target=self._compile_region,
+                args=(model, key),
+                name="openvino-compile-region",
+                # Not a daemon: a process that exits under a running compile aborts in
+                # OpenVINO's teardown ("terminate called"); exit waits for it instead.
+            )
+            self._region_thread.start()
+        return None
+
+    def _compile_region(self, model: ModelKind, key: tuple) -> None:
+        _, shape, flags = key
+        try:
+            compiled = _Compiled(
+                self._core.compile_model(
+                    self._static_regions(model, shape, flags), "CPU", self._config
+                )
+            )
+        except Exception as e:  # the dynamic compile keeps serving it, as before
+            log.warning("no static compile of region window %s sides %s: %s", shape, flags, e)
+            with self._lock:
+                self._region_failed.add(key)
+            return
+        with self._lock:
+            self.traces[REGIONS_STATIC] += 1
+            self._regions[key] = compiled
+            del self._region_px[key]
+            while len(self._regions) > 1 and (
+                len(self._regions) > MAX_REGION_VARIANTS
+                or sum(k[1][1] * k[1][2] for k in self._regions) > MAX_REGION_PX
+            ):
+                self._regions.popitem(last=False)
+
+    def _static_regions(self, model: ModelKind, shape: tuple[int, ...], flags: tuple) -> Any:
+        """The region IR for one crop shape, its sides input replaced by the constant
+        `flags`: with the trims known, OpenVINO infers every shape statically."""
+        from openvino import opset13
+
+        ir = self._networks[model.kind].model(IR_REGIONS).clone()
+        sides = ir.get_parameters()[SIDES_INPUT]
+        if sides.get_partial_shape() != self._ov.PartialShape([4]):
+            raise ValueError(f"input {SIDES_INPUT} of the region network is not the sides")
+        const = opset13.constant(np.array(flags, np.int32))
+        for target in list(sides.output(0).get_target_inputs()):
+            target.replace_source_output(const.output(0))
+        ir.remove_parameter(sides)
+        ir.reshape({0: list(shape)})
+        return ir
 
     # --- running ----------------------------------------------------------------------------
 
@@ -245,10 +353,12 @@ class OpenVINOEngine(Engine):
         sides: Sides,
     ) -> np.ndarray:
         # Untrimmed is the trimmed network with no side trimmed: the same values.
-        flags = np.array([bool(s) for s in (sides or (False,) * 4)], np.int32)
-        # A static shape here trips OpenVINO's shape inference on the trimmed graph (a
-        # dynamic pad before space-to-depth); one dynamic compile serves every window.
-        return self._get(model, IR_REGIONS, None)(crop, rep, stats, flags)[0]
+        flags = tuple(int(bool(s)) for s in (sides or (False,) * 4))
+        static = self._region_variant(model, (model.kind, crop.shape, flags))
+        if static is not None:
+            return static(crop, rep, stats)[0]
+        dynamic = self._get(model, IR_REGIONS, None)
+        return dynamic(crop, rep, stats, np.array(flags, np.int32))[0]
 
     def prepare_regions(self, model: ModelKind, rep: np.ndarray, stats: np.ndarray) -> None:
         with self._lock:  # once per kind: every full frame of --changed records stats

@@ -178,3 +178,66 @@ def test_a_damaged_or_stale_ir_is_converted_again_with_a_message(own_cache, caps
     assert "converting the presets network for openvino" in capsys.readouterr().err
     assert json.loads((path / "manifest.json").read_text())["format"] == manifest["format"]
     assert not [p for p in own_cache.iterdir() if p.name.startswith(".")]  # no temp left
+
+
+# Three region windows of a 256x320 frame on the preset network: 192x192 with every side
+# inner, and 128x128 at two opposite corners (top-left and bottom-right sides inner).
+CORNER_AND_CENTRE = [(140, 110, 180, 146), (0, 0, 40, 32), (280, 224, 320, 256)]
+
+
+def _regions_stylizer(seed: int):
+    from models.stylizer import load_stylizer
+
+    s = load_stylizer(["preset:7"], engine=OPENVINO)
+    frame = textured(256, 320, seed=seed)
+    _, stats = s.stylize_with_stats(frame)
+    s.wait_compiled()
+    return s, lambda: s.stylize_regions_float(frame, CORNER_AND_CENTRE, stats)
+
+
+def _compile_every_variant(s, regions) -> None:
+    """Call until each variant has its static compile: one compiles at a time, and each
+    call may start the next."""
+    for _ in CORNER_AND_CENTRE:
+        s.wait_compiled()
+        regions()
+    s.wait_compiled()
+
+
+@pytest.mark.slow
+def test_openvino_static_region_variants_compile_once_in_the_background(preset_module):
+    s, regions = _regions_stylizer(seed=3)
+    s.engine.region_compile_px = 0  # every variant earns its compile on its first window
+    first = regions()
+    # No window waited for its variant's compile: the dynamic compile served all three.
+    assert s.engine.region_windows == {"dynamic": 3}
+    assert {code for *_, code in s.region_shapes} == {"1111", "0101", "1010"}
+    _compile_every_variant(s, regions)
+    s.engine.region_windows.clear()
+    again = regions()
+    assert s.engine.region_windows == {"static": 3}
+    assert s.traces["regions static"] == 3  # once per variant, however often it ran
+    assert s.traces["regions"] == 1
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_allclose(b, a, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_openvino_region_variants_earn_their_compile_and_stay_bounded(preset_module, monkeypatch):
+    from models import engine_openvino
+
+    monkeypatch.setattr(engine_openvino, "MAX_REGION_VARIANTS", 2)
+    s, regions = _regions_stylizer(seed=4)
+    regions()
+    regions()
+    s.wait_compiled()
+    # Six small windows are far from the pixels a compile costs: none started.
+    assert "regions static" not in s.traces
+    assert s.engine.region_windows == {"dynamic": 6}
+    s.engine.region_compile_px = 0
+    _compile_every_variant(s, regions)
+    assert s.traces["regions static"] == 3
+    s.engine.region_windows.clear()
+    regions()
+    # Two variants kept: the least recently used one went, and runs dynamic again.
+    assert s.engine.region_windows == {"static": 2, "dynamic": 1}
