@@ -20,7 +20,8 @@ Run from the repository root (a clip name needs ../shared/data/video; a path, e.
                                     [--frames 60] [--sheet last-frame.png]
 
 `testpattern:still` (640x360) runs its whole 10 s by default: the van driving in, the
-exposure step and the white-balance shift are where frozen statistics go stale.
+exposure step and the white-balance shift are where frozen statistics go stale; a second
+table gives the fidelity means per phase of the scene.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from realtime.flow import MotionEstimator, warp  # noqa: E402
 from realtime.jobs.assembly import wrap_processor  # noqa: E402
 from realtime.metrics import Fidelity  # noqa: E402
 from realtime.sources.test_pattern import (  # noqa: E402
+    STILL_PHASES,
     STILL_SECONDS,
     render_pattern,
     render_still,
@@ -72,6 +74,20 @@ def patch_errors(out: np.ndarray, ref: np.ndarray) -> np.ndarray:
     e = np.abs(out.astype(np.float32) - ref.astype(np.float32)).mean(axis=2) / 255
     h, w = (e.shape[0] // PATCH) * PATCH, (e.shape[1] // PATCH) * PATCH
     return e[:h, :w].reshape(h // PATCH, PATCH, w // PATCH, PATCH).mean(axis=(1, 3))
+
+
+def print_phases(fid: Fidelity, n: int) -> None:
+    """Fidelity means over each phase of the still scene (frames at 30 fps)."""
+    names = ["--temporal 0.7", "--changed --temporal 0.7", "--changed --temporal 0"]
+    print("\nper phase of the still scene (fidelity mean):")
+    print(f"| phase | frames | {' | '.join(names)} |")
+    print("|---|---|" + "---|" * len(names))
+    starts = [round(t * 30) for _, t in STILL_PHASES] + [n]
+    for (phase, _), i, j in zip(STILL_PHASES, starts, starts[1:], strict=False):
+        if i >= min(j, n):
+            break
+        cells = " | ".join(f"{np.mean(fid.per_frame[k][i:j]):.3f}" for k in names)
+        print(f"| {phase} | {i}-{min(j, n) - 1} | {cells} |")
 
 
 def main() -> None:
@@ -160,6 +176,8 @@ def main() -> None:
             cv2.putText(tile, name, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
             tiles.append(tile)
         cv2.imwrite(a.sheet, np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])]))
+    if a.clip == "testpattern:still":
+        print_phases(fid, len(frames))
     total = sum(worst.values())
     print(f"{spied}: where its worst 1% of patches were last stylized:")
     print(", ".join(f"{k} {v / total:.0%}" for k, v in worst.items()))

@@ -361,6 +361,13 @@ EXPOSURE = 0.7
 WHITE_BALANCE_AT = 8.0  # then each channel times WHITE_BALANCE (R, G, B): warmer
 WHITE_BALANCE = (1.06, 1.0, 0.85)
 STILL_SECONDS = 10.0  # a clip this long holds every event with time to settle after each
+STILL_PHASES = (  # (what the frames from `start` s on show, start)
+    ("still", 0.0),
+    ("van entering", VAN_ENTERS_AT),
+    ("van parked", VAN_PARKED_AT),
+    ("exposure stepped", EXPOSURE_AT),
+    ("white balance shifted", WHITE_BALANCE_AT),
+)
 _VAN_RGB = np.array([20, 135, 165], np.float32)  # saturated teal: nothing else is
 
 
