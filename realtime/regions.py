@@ -21,13 +21,23 @@ re-stylized only where it changed, at full working size, without a visible seam.
    there), nor do specks. The mask is grown, snapped to tiles and covered by a few merged
    boxes;
 4. stylizes those boxes with the anchor's statistics (with the default 64 px margin the
-   box interiors are exactly what a full frame would give), pastes them with feathered
-   seams and blends them with the previous output warped one frame, where that holds
-   (``temporal``, the filter of ``realtime.temporal``);
+   box interiors are exactly what a full frame would give) and pastes them with feathered
+   seams;
 5. stylizes a full frame instead (a new anchor, fresh statistics) on the first frame, a
    scene cut, a change of style, strength or colour mode, when the anchor is ``max_age``
-   frames old, or when the boxes' windows would cover more than ``full_ratio`` of the
-   frame (with the trimming the stylizer does, about as costly as a full frame).
+   frames old, when the boxes' windows would cover more than ``full_ratio`` of the frame
+   (with the trimming the stylizer does, about as costly as a full frame), or when the
+   frozen statistics no longer fit the frame: its colour moments (``colour_moments``) have
+   drifted more than ``drift_limit`` from the anchor's, or more than ``global_share`` of it
+   changed since the anchor. The network normalizes every layer by the whole picture's
+   statistics, so an exposure step, a white-balance shift or a large object of another
+   colour recolours the whole output frame by frame; regions with the old statistics would
+   keep the old colours, in blocks (docs/research.md, "Stale statistics").
+6. all of this makes the *target*, what the network gives for this frame as far as it was
+   run; the output is the target filtered over time (``temporal``, the filter of
+   ``realtime.temporal``: blended with the previous output warped one frame, where the
+   flow holds), so after a full frame every held pixel converges to the new look as it
+   would frame by frame, instead of keeping the blend of its first frame.
 
 With ``background`` (live sources) the stylizer runs on a worker thread: the frame
 thread only does flow, warp and paste, each result lands on the first frame after it is
@@ -72,6 +82,17 @@ def textured(gray: np.ndarray, threshold: float = 6 / 255, radius: int = 2) -> n
     g = gray.astype(np.float32)
     mean = cv2.blur(g, (k, k))
     return cv2.blur(g * g, (k, k)) - mean * mean > (threshold * 255) ** 2
+
+
+def colour_moments(image: np.ndarray, width: int = 64) -> np.ndarray:
+    """float32 [6]: the mean and standard deviation of each RGB channel, in [0, 1], of a
+    ``width`` px wide thumbnail of an RGB uint8 frame (about 0.3 ms at 640x480). What the
+    instance norms see of a global change: their statistics move with these (a drift of
+    0.01 already moves the output of the frozen statistics by 0.04 on its worst patches)."""
+    h, w = image.shape[:2]
+    thumb = cv2.resize(image, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
+    mean, std = cv2.meanStdDev(thumb)
+    return (np.concatenate([mean[:, 0], std[:, 0]]) / 255.0).astype(np.float32)
 
 
 def change_mask(
@@ -202,8 +223,8 @@ def feather_weights(boxes: Sequence[Box], width: int, height: int, feather: int)
 
 @dataclass
 class _Now:
-    """This frame's output so far, the flow to the previous frame and the previous output
-    warped along it (None after a cut)."""
+    """This frame's target so far, the flow to the previous frame, and the previous output
+    warped along it for the temporal filter (None after a cut, or with no filter)."""
 
     out: np.ndarray
     to_prev: Motion
@@ -213,9 +234,10 @@ class _Now:
 @dataclass
 class _Anchor:
     small: np.ndarray  # gray flow-size copy of its source frame
-    out: np.ndarray  # its stylized output
+    out: np.ndarray  # its stylized output, unfiltered
     stats: Any  # frozen instance-norm statistics
     frame: int  # index of its source frame
+    moments: np.ndarray  # colour_moments of the frame the statistics are of
 
 
 @dataclass
@@ -237,9 +259,10 @@ class ChangeDrivenProcessor(ForwardsControls):
     """A stateful FrameProcessor (source frames in display order; see the module doc).
 
     Counters for reports and tests: ``frames``, ``full_frames``, ``region_frames`` (frames
-    with regions stylized), ``cuts``, ``changed_share`` (the stylizer work started on the
-    last frame, as the share of a full frame's pixels its windows cover; 1.0 for a full
-    frame) and ``mean_changed_share``."""
+    with regions stylized), ``cuts``, ``refreshes`` (full frames because the statistics
+    went stale: colour drift or a global change), ``changed_share`` (the stylizer work
+    started on the last frame, as the share of a full frame's pixels its windows cover;
+    1.0 for a full frame) and ``mean_changed_share``."""
 
     max_in_flight = 1  # state carries from frame to frame
 
@@ -258,6 +281,8 @@ class ChangeDrivenProcessor(ForwardsControls):
         flow_size: int = 320,
         flow_preset: str = "fast",
         residual_threshold: float = 25 / 255,
+        drift_limit: float = 0.01,
+        global_share: float = 0.5,
         background: bool = False,
     ) -> None:
         if not 0.0 <= temporal < 1.0:
@@ -272,12 +297,15 @@ class ChangeDrivenProcessor(ForwardsControls):
         self.full_ratio = full_ratio
         self.max_age = max_age
         self.residual_threshold = residual_threshold
+        self.drift_limit = drift_limit
+        self.global_share = global_share
         self.background = background
         self.motion = MotionEstimator(flow_size=flow_size, preset=flow_preset)
         self.frames = 0
         self.full_frames = 0
         self.region_frames = 0
         self.cuts = 0
+        self.refreshes = 0
         self.changed_share = 0.0
         self._share_sum = 0.0
         self._job: _Job | None = None
@@ -295,6 +323,7 @@ class ChangeDrivenProcessor(ForwardsControls):
             "full_frames": self.full_frames,
             "region_frames": self.region_frames,
             "cuts": self.cuts,
+            "refreshes": self.refreshes,
             "changed_share": round(self.mean_changed_share, 4),
             "changed_now": round(self.changed_share, 4),
         }
@@ -303,8 +332,9 @@ class ChangeDrivenProcessor(ForwardsControls):
         """Forget the past: the next frame is stylized in full."""
         self._anchor: _Anchor | None = None
         self._prev_small: np.ndarray | None = None
-        self._prev_out: np.ndarray | None = None
-        self._fresh: np.ndarray | None = None  # weight of region content in _prev_out
+        self._prev_out: np.ndarray | None = None  # filtered: what was shown
+        self._prev_target: np.ndarray | None = None  # unfiltered
+        self._fresh: np.ndarray | None = None  # weight of region content in _prev_target
         self._age: np.ndarray | None = None  # frames that region content has been carried
         self._controls_seen: tuple | None = None
         self._generation += 1
@@ -331,49 +361,76 @@ class ChangeDrivenProcessor(ForwardsControls):
         if controls != self._controls_seen:
             self._controls_seen = controls
             self._anchor = None  # a new style must not be warped from the old one
-        out, share = self._process(image, small)
+        target, share, now = self._process(image, small)
+        out = target
+        if now is not None and now.prev_warped is not None:
+            out = self._filter(target, now)
         self.frames += 1
         self.changed_share = share
         self._share_sum += share
-        self._prev_small, self._prev_out = small, out
+        self._prev_small, self._prev_out, self._prev_target = small, out, target
         return out
 
-    def _process(self, image: np.ndarray, small: np.ndarray) -> tuple[np.ndarray, float]:
+    def _filter(self, target: np.ndarray, now: _Now) -> np.ndarray:
+        """The temporal filter: the target blended with the previous output where the
+        one-frame flow holds, only where the two differ (a still scene costs nothing)."""
+        h, w = target.shape[:2]
+        differs = cv2.absdiff(target, now.prev_warped).max(axis=2) > 1
+        x, y, bw, bh = cv2.boundingRect(differs.astype(np.uint8))
+        if bw == 0:
+            return target
+        win = (slice(max(y - 8, 0), y + bh + 8), slice(max(x - 8, 0), x + bw + 8))
+        keep = now.to_prev.reliable_at(w, h)[win] * np.float32(self.temporal)
+        out = target.copy()
+        out[win] = contrast_keeping_blend(target[win], now.prev_warped[win], keep)
+        return out
+
+    def _process(
+        self, image: np.ndarray, small: np.ndarray
+    ) -> tuple[np.ndarray, float, _Now | None]:
+        """This frame's target, the share of a full frame's work started for it, and what
+        the temporal filter needs (None: nothing to filter with)."""
         anchor = self._anchor
         if anchor is None:
-            return self._full_now(image, small, None), 1.0
+            return self._full_now(image, small), 1.0, None
         to_anchor = self.motion.estimate(small, anchor.small)
         if to_anchor.cut:
             self.cuts += 1
-            return self._full_now(image, small, None), 1.0
+            return self._full_now(image, small), 1.0, None
         h, w = image.shape[:2]
         out = warp(anchor.out, to_anchor.flow_at(w, h), cv2.INTER_CUBIC)
         to_prev = self.motion.estimate(small, self._prev_small)
-        # The previous output carried one frame: warped once, used by all that follows.
+        # The previous target and output carried one frame: warped once, used by all after.
         prev_warped = None
         if to_prev.cut:  # a flash or a fast pan: what the anchor gives is all there is
             self._fresh = self._age = None
-        elif self._fresh is not None or self.background or self.temporal > 0:
+        else:
             flow = to_prev.flow_at(w, h)
-            prev_warped = warp(self._prev_out, flow, cv2.INTER_CUBIC)
+            if self.temporal > 0:
+                prev_warped = warp(self._prev_out, flow, cv2.INTER_CUBIC)
+            if self._fresh is not None or self.background:
+                carried = warp(self._prev_target, flow, cv2.INTER_CUBIC)
             if self._fresh is not None:
                 self._fresh = warp(self._fresh, flow) * to_prev.reliable_at(w, h)
                 self._age = warp(self._age, flow, cv2.INTER_NEAREST) + 1
-                out = blend(out, prev_warped, self._fresh)
+                out = blend(out, carried, self._fresh)
             if self.background:
                 # Until the stylizer's answer lands, where the anchor has no reliable
-                # match the previous output carried one frame holds better than a torn warp.
+                # match the previous target carried one frame holds better than a torn warp.
                 lost = (1.0 - to_anchor.reliable_at(w, h)) * to_prev.reliable_at(w, h)
-                out = blend(out, prev_warped, lost)
+                out = blend(out, carried, lost)
         now = _Now(out, to_prev, prev_warped)
         landed = self._finished()
         if landed is not None:
             out = now.out = self._land(landed, image, small, now)
         if self._job is not None:
-            return out, 0.0  # the stylizer is busy: keep warping
+            return out, 0.0, now  # the stylizer is busy: keep warping
 
         texture = textured(small)
         need = change_mask(to_anchor, texture, residual_threshold=self.residual_threshold)
+        if self._stale_statistics(image, anchor, need):
+            self.refreshes += 1
+            return self._full(image, small, now)
         if self._fresh is not None and not to_prev.cut:
             # what the previous output explains, and has not carried for too long, stays
             fh, fw = small.shape
@@ -386,18 +443,31 @@ class ChangeDrivenProcessor(ForwardsControls):
         share = crop_cost(boxes, w, h, self.margin)
         stale = self.frames - anchor.frame >= self.max_age
         if share > self.full_ratio or stale:
-            if not self.background:
-                return self._full_now(image, small, now), 1.0
-            self._start(_Job(image, small, self.frames, self._generation))
-            return out, 1.0  # the work started for this frame
+            return self._full(image, small, now)
         if not boxes:
-            return out, 0.0
+            return out, 0.0, now
         job = _Job(image, small, self.frames, self._generation, boxes, anchor.stats)
         if self.background:
             self._start(job)
-            return out, share
+            return out, share, now
         self._run(job)
-        return self._paste(job, now), share
+        return self._paste(job, now), share, now
+
+    def _stale_statistics(self, image: np.ndarray, anchor: _Anchor, need: np.ndarray) -> bool:
+        """Whether the anchor's frozen statistics no longer fit this frame: its colour
+        moments drifted past ``drift_limit``, or over ``global_share`` of it changed."""
+        drift = float(np.abs(colour_moments(image) - anchor.moments).max())
+        return drift > self.drift_limit or float(need.mean()) > self.global_share
+
+    def _full(
+        self, image: np.ndarray, small: np.ndarray, now: _Now
+    ) -> tuple[np.ndarray, float, _Now]:
+        """A full frame for this one: here, or started in the background (the warped
+        past holds until it lands)."""
+        if not self.background:
+            return self._full_now(image, small), 1.0, now
+        self._start(_Job(image, small, self.frames, self._generation))
+        return now.out, 1.0, now
 
     # --- stylizing ----------------------------------------------------------------------
     def _run(self, job: _Job) -> None:
@@ -428,13 +498,12 @@ class ChangeDrivenProcessor(ForwardsControls):
             raise job.error
         return job if job.generation == self._generation else None
 
-    def _full_now(self, image: np.ndarray, small: np.ndarray, now: _Now | None) -> np.ndarray:
-        """Stylize the whole frame here and make it the anchor; blended with the previous
-        output where the one-frame flow holds (``now``), unless there is no usable past."""
+    def _full_now(self, image: np.ndarray, small: np.ndarray) -> np.ndarray:
+        """Stylize the whole frame here and make it the anchor."""
         self._generation += 1  # whatever runs in the background is older than this
         job = _Job(image, small, self.frames, self._generation)
         self._run(job)
-        return self._adopt_full(job, image, small, now)
+        return self._adopt_full(job, image, small, None)
 
     def _adopt_full(
         self, job: _Job, image: np.ndarray, small: np.ndarray, now: _Now | None
@@ -447,11 +516,7 @@ class ChangeDrivenProcessor(ForwardsControls):
                 return now.out if now is not None else out
             h, w = image.shape[:2]
             out = warp(out, to_job.flow_at(w, h), cv2.INTER_CUBIC)
-        if now is not None and self.temporal > 0 and now.prev_warped is not None:
-            h, w = image.shape[:2]
-            weight = now.to_prev.reliable_at(w, h) * np.float32(self.temporal)
-            out = contrast_keeping_blend(out, now.prev_warped, weight)
-        self._anchor = _Anchor(small, out, stats, self.frames)
+        self._anchor = _Anchor(small, out, stats, self.frames, colour_moments(job.image))
         self._fresh = self._age = None
         self.full_frames += 1
         return out
@@ -462,9 +527,9 @@ class ChangeDrivenProcessor(ForwardsControls):
         return self._paste(job, now, small)
 
     def _paste(self, job: _Job, now: _Now, small: np.ndarray | None = None) -> np.ndarray:
-        """Put the stylized boxes on this frame's output with feathered seams and blend them
-        with the previous output where the one-frame flow holds. A job made on an earlier
-        frame (``small`` given: the current frame's) is first warped onto this one."""
+        """Put the stylized boxes on this frame's target with feathered seams. A job made
+        on an earlier frame (``small`` given: the current frame's) is first warped onto
+        this one."""
         out = now.out
         h, w = out.shape[:2]
         canvas = out.copy()
@@ -478,14 +543,6 @@ class ChangeDrivenProcessor(ForwardsControls):
             flow = to_job.flow_at(w, h)
             canvas = warp(canvas, flow, cv2.INTER_CUBIC)
             weight = warp(weight, flow) * to_job.reliable_at(w, h)
-        if self.temporal > 0 and now.prev_warped is not None:
-            # Only the boxes are blended, so only their window (and the blur's reach).
-            x, y, bw, bh = cv2.boundingRect((weight > 0).astype(np.uint8))
-            win = (slice(max(y - 8, 0), y + bh + 8), slice(max(x - 8, 0), x + bw + 8))
-            keep = now.to_prev.reliable_at(w, h)[win] * np.float32(self.temporal)
-            canvas[win] = contrast_keeping_blend(
-                canvas[win], now.prev_warped[win], keep * (weight[win] > 0)
-            )
         if self._fresh is None:
             self._fresh, self._age = weight, np.zeros_like(weight)
         else:

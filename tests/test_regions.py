@@ -10,6 +10,7 @@ import pytest
 
 from realtime.regions import (
     ChangeDrivenProcessor,
+    colour_moments,
     crop_cost,
     feather_weights,
     mask_to_boxes,
@@ -32,8 +33,10 @@ class FakeRegionStylizer:
     def warm_up(self, with_stats: bool = False) -> None:
         self.warmed.append(with_stats)
 
+    style_shift = 0  # a different look for the same content
+
     def style(self, image: np.ndarray) -> np.ndarray:
-        lut = (np.arange(256) * (3 + 2 * self.style_index)) % 256
+        lut = (np.arange(256) * (3 + 2 * self.style_index) + self.style_shift) % 256
         return lut[image].astype(np.uint8)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
@@ -140,6 +143,69 @@ def test_the_anchor_is_refreshed_after_max_age_frames() -> None:
     for _ in range(11):
         proc(bg)
     assert fake.full_calls == 3  # frames 0, 5 and 10
+
+
+def brighter(image: np.ndarray, levels: int) -> np.ndarray:
+    return np.clip(image.astype(np.int16) + levels, 0, 255).astype(np.uint8)
+
+
+def test_an_exposure_shift_below_the_change_threshold_refreshes_the_statistics() -> None:
+    # +5 levels everywhere is under the per-pixel residual threshold, so no region
+    # changed; but the network's instance norms see the whole picture's statistics move
+    fake = FakeRegionStylizer()
+    proc = ChangeDrivenProcessor(fake, temporal=0.0)
+    bg = textured()
+    proc(bg)
+    proc(brighter(bg, 1))  # a level of drift is noise: nothing to do
+    assert fake.full_calls == 1 and proc.refreshes == 0
+    out = proc(brighter(bg, 5))
+    assert fake.full_calls == 2 and proc.refreshes == 1 and fake.region_calls == []
+    assert np.array_equal(out, fake.style(brighter(bg, 5)))
+    proc(brighter(bg, 6))  # measured against the new anchor: a level again
+    assert fake.full_calls == 2 and proc.refreshes == 1
+
+
+def test_a_large_object_of_another_colour_refreshes_the_statistics() -> None:
+    fake = FakeRegionStylizer()
+    proc = ChangeDrivenProcessor(fake, temporal=0.0)
+    bg = textured(192, 256)
+    van = textured(96, 128, seed=4)
+    van[..., 2] = np.maximum(van[..., 2], 200)  # blue: the picture's colours move
+    proc(bg)
+    frame = bg.copy()
+    frame[96:, 128:] = van  # a quarter of the frame: boxes would do, but not the stats
+    proc(frame)
+    assert fake.full_calls == 2 and proc.refreshes == 1 and fake.region_calls == []
+
+
+def test_colour_moments_see_exposure_and_white_balance() -> None:
+    bg = textured()
+    base = colour_moments(bg)
+    assert base.shape == (6,) and np.all((base >= 0) & (base <= 1))
+    assert np.abs(colour_moments(brighter(bg, 10)) - base)[:3] == pytest.approx(10 / 255, 1e-2)
+    warm = bg.copy()
+    warm[..., 0] = brighter(bg[..., 0], 8)
+    drift = np.abs(colour_moments(warm) - base)
+    assert drift[0] > 0.02 and drift[1] < 1e-6 and drift[2] < 1e-6
+
+
+def test_after_a_full_frame_held_pixels_converge_to_it() -> None:
+    # The look changes for the same content (as the network's does when the statistics
+    # move); after the full frame that picks it up, the temporal filter converges the
+    # whole output to it, as frame-by-frame --temporal would, not to a fixed blend.
+    fake = FakeRegionStylizer()
+    proc = ChangeDrivenProcessor(fake, temporal=0.7, max_age=4)
+    bg = textured()
+    for _ in range(4):
+        proc(bg)
+    fake.style_shift = 60  # the next full frame (frame 4, max_age) looks different
+    outs = [proc(bg)]
+    proc.max_age = 1000
+    outs += [proc(bg) for _ in range(30)]
+    new = fake.style(bg).astype(int)
+    assert fake.full_calls == 2
+    assert np.abs(outs[0].astype(int) - new).mean() > 10  # filtered: not a jump
+    assert np.abs(outs[-1].astype(int) - new).mean() < 2
 
 
 def test_background_mode_keeps_warping_while_the_stylizer_works() -> None:
