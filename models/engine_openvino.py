@@ -164,6 +164,11 @@ class OpenVINOEngine(Engine):
         if precision not in PRECISIONS:
             raise UserError(f"--precision {precision}: use {', '.join(PRECISIONS)}")
         self._ov = ov
+        # pybind11 looks numpy's C API up once per process, under a lock it takes with the
+        # GIL held: two threads whose first calls into OpenVINO's tensors come at once
+        # deadlock (a conversion's first two frames in flight hung; 5 of 30 fresh processes
+        # with two threads). Make that first call here, on one thread.
+        _ = ov.Tensor(np.zeros(1, np.float32)).data
         self._core = ov.Core()
         _blob_cache(self._core)
         self.precision = precision
@@ -201,12 +206,19 @@ class OpenVINOEngine(Engine):
             return self._models[slot]
 
     def describe(self) -> dict[str, Any]:
-        return {
+        info = {
             "engine": self.name,
             "version": self._ov.get_version().split("-")[0],
             "device": "CPU",
             "precision": self.precision,
         }
+        if self.region_windows:  # --changed: how its windows ran
+            info["region_windows"] = {
+                "static": self.region_windows["static"],
+                "dynamic": self.region_windows["dynamic"],
+                "variants_compiled": self.traces[REGIONS_STATIC],
+            }
+        return info
 
     def trim_total(self, model: ModelKind) -> int:
         return int(self._networks[model.kind].manifest["trim_total"])
