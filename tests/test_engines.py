@@ -218,6 +218,8 @@ def test_openvino_static_region_variants_compile_once_in_the_background(preset_m
     assert s.engine.region_windows == {"static": 3}
     assert s.traces["regions static"] == 3  # once per variant, however often it ran
     assert s.traces["regions"] == 1
+    windows = s.describe()["region_windows"]  # what --json reports
+    assert windows == {"static": 3, "dynamic": 0, "variants_compiled": 3}
     for a, b in zip(first, again, strict=True):
         np.testing.assert_allclose(b, a, atol=1e-5)
 
