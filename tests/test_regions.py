@@ -88,7 +88,7 @@ def test_a_static_scene_is_stylized_once() -> None:
 
 def test_a_moving_object_is_restylized_only_around_itself() -> None:
     fake = FakeRegionStylizer()
-    proc = ChangeDrivenProcessor(fake, temporal=0.0, margin=32, tile=16)
+    proc = ChangeDrivenProcessor(fake, temporal=0.0, margin=32, tile=16, grow=8)
     bg = textured()
     for i in range(8):
         x = 40 + 6 * i
@@ -97,9 +97,9 @@ def test_a_moving_object_is_restylized_only_around_itself() -> None:
         if i == 0:
             continue
         boxes = fake.region_calls[-1]
-        # every box lies near the square now or in the anchor frame (within the 8 px
-        # growth, a tile, and a tile of flow spill at its edges), never far off
-        reach = 8 + 16 + 16
+        # every box lies near the square now or in the anchor frame (within the growth,
+        # a tile, and a tile of flow spill at its edges), never far off
+        reach = proc.grow + 16 + 16
         near = (40 - reach, 60 - reach, x + 40 + reach, 60 + 40 + reach)
         for x0, y0, x1, y1 in boxes:
             assert x0 >= near[0] and y0 >= near[1] and x1 <= near[2] and y1 <= near[3]
@@ -294,3 +294,54 @@ def test_with_the_real_network_a_moving_object_matches_a_fresh_stylization(real_
     far = (slice(140, 192), slice(250, 320))
     first = real_stylizer(with_square(bg, 40, 50, size=48)).astype(int)
     assert np.abs(out[far] - first[far]).mean() < 1.0
+
+
+def still_frames(start: float, stop: float, fps: float = 6.0, size=(320, 180)) -> list:
+    """Frames of the still test scene (a van parks, then the exposure steps)."""
+    from realtime.sources.test_pattern import render_still
+
+    first, last = round(start * fps), round(stop * fps)
+    return [render_still(i, *size, fps) for i in range(first, last)]
+
+
+def test_an_exposure_step_in_the_still_scene_gives_a_full_frame_at_once() -> None:
+    from realtime.sources.test_pattern import EXPOSURE_AT
+
+    fake = FakeRegionStylizer()
+    proc = ChangeDrivenProcessor(fake, temporal=0.7)
+    frames = still_frames(EXPOSURE_AT - 1.0, EXPOSURE_AT + 1.0)
+    step = len(frames) // 2
+    full_at, outs = [], []
+    for i, frame in enumerate(frames):
+        before = fake.full_calls
+        outs.append(proc(frame))
+        if fake.full_calls > before:
+            full_at.append(i)
+    assert full_at == [0, step]  # the first frame, then the step's own frame, and only it
+    # and it shows at once, not blended with the brighter past
+    assert np.array_equal(outs[step], fake.style(frames[step]))
+
+
+@pytest.mark.slow
+def test_once_a_large_van_has_parked_changed_output_is_as_faithful_as_frame_by_frame(
+    real_stylizer,
+) -> None:
+    # The van (a quarter of the frame, a colour nothing else has) moves every instance
+    # norm's statistics: frame by frame the network recolours the whole picture. Once it
+    # has parked, --changed must show that picture, not the old colours in blocks.
+    from realtime.metrics import Fidelity
+    from realtime.sources.test_pattern import VAN_ENTERS_AT, VAN_PARKED_AT
+    from realtime.temporal import TemporalProcessor
+
+    frames = still_frames(VAN_ENTERS_AT - 0.5, VAN_PARKED_AT + 1.5)
+    settled = round((VAN_PARKED_AT + 0.5 - (VAN_ENTERS_AT - 0.5)) * 6)
+    changed = ChangeDrivenProcessor(real_stylizer, temporal=0.7)
+    steady = TemporalProcessor(real_stylizer, temporal=0.7)
+    fid = Fidelity()
+    for i, frame in enumerate(frames):
+        outs = {"changed": changed(frame), "temporal": steady(frame)}
+        if i >= settled:
+            fid.add(outs, real_stylizer(frame))
+    assert changed.refreshes >= 1 and changed.region_frames >= 1
+    assert fid.mean("changed") <= 1.5 * fid.mean("temporal"), fid.per_frame
+    assert fid.p99("changed") <= 1.5 * fid.p99("temporal"), fid.per_frame
