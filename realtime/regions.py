@@ -442,6 +442,8 @@ class ChangeDrivenProcessor(ForwardsControls):
         landed = self._finished()
         if landed is not None:
             out = now.out = self._land(landed, image, small, now)
+            if landed.boxes is None:  # a new anchor: the next frame is measured against it
+                return out, 0.0, now
         if self._job is not None:
             return out, 0.0, now  # the stylizer is busy: keep warping
 

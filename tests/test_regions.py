@@ -234,6 +234,34 @@ def test_background_mode_keeps_warping_while_the_stylizer_works() -> None:
     proc.close()
 
 
+def test_live_a_stale_statistics_refresh_runs_in_the_background() -> None:
+    import threading
+
+    gate = threading.Event()
+
+    class SlowFull(FakeRegionStylizer):
+        def stylize_with_stats(self, image):
+            if self.full_calls >= 1:  # the first frame is stylized before the gate matters
+                gate.wait(5)
+            return super().stylize_with_stats(image)
+
+    fake = SlowFull()
+    proc = ChangeDrivenProcessor(fake, background=True, temporal=0.0)
+    bg = textured()
+    proc(bg)
+    proc(bg)  # the first frame's job lands
+    darker = brighter(bg, -6)
+    outs = [proc(darker) for _ in range(3)]  # the refresh waits on the gate: frames flow
+    assert proc.refreshes == 1 and fake.full_calls == 1
+    assert all(o.shape == bg.shape for o in outs)
+    gate.set()
+    proc.close()
+    out = proc(darker)  # the full frame lands: the new look, and no second refresh
+    assert fake.full_calls == 2 and proc.refreshes == 1
+    assert np.abs(out.astype(int) - fake.style(darker).astype(int)).mean() < 1
+    proc.close()
+
+
 def test_warm_up_asks_the_stylizer_for_statistics_and_regions() -> None:
     fake = FakeRegionStylizer()
     ChangeDrivenProcessor(fake).warm_up()
