@@ -27,7 +27,8 @@ coding floor. --quality adds these columns without extra keyframe runs.
 --changed T [T ...] also runs ours with `--changed --temporal T` (exact partial
 re-stylization: only what changed is stylized again) and ours frame by frame with
 `--temporal 0.7` (the fidelity baseline), with the quality columns, the share of the
-frame re-stylized on average ("changed"), and sharpness against the per-frame reference.
+frame re-stylized on average ("changed", with how often stale statistics asked for a full
+frame), and sharpness against the per-frame reference.
 --concat first joins the clips' first --seconds each into one 640x360 clip and runs on
 that alone (a longer input, start-up included in the wall time).
 
@@ -195,6 +196,7 @@ def ours(clip: Path, out: Path, size: int | None, flags: list[str] | None = None
         "frames": summary["frames"],
         "inner_fps": summary["fps"],
         "changed": summary.get("changed_share"),
+        "refreshes": summary.get("refreshes"),
     }
 
 
@@ -333,6 +335,8 @@ def bench(
                     e, mad, fid, fid99, sharp = figures[name]
                     cells = f" {e:.5f} | {mad:.3f} | {fid:.3f} | {fid99:.3f} | {sharp:.2f} |"
                 share = "-" if r.get("changed") is None else f"{r['changed']:.0%}"
+                if r.get("refreshes") is not None:  # full frames for stale statistics
+                    share += f", {r['refreshes']} refreshes"
                 print(
                     f"| {src.name} | {label} | {name} | {r['frames']} | {r['inner_fps']:.2f} | "
                     f"{r['inner_fps'] / theirs['inner_fps']:.2f}x | {r['wall']:.1f} | "
