@@ -9,10 +9,12 @@ Region windows (`--changed`) come in many shapes and sets of trimmed sides (a 4 
 uses 50-70). One dynamic-shape compile of the region network serves any of them at once.
 A static compile per variant (shape and sides; the sides input replaced by a constant, as
 a static reshape with the sides as an input trips OpenVINO's shape inference) runs a
-window in 30-60% less time but costs 0.1-0.3 s, as much as 20-90 windows save: a variant
-is compiled in the background, one at a time, only once the dynamic compile has served it
-REGION_COMPILE_PX window pixels; until then, and while it compiles, the dynamic compile
-serves it. The last MAX_REGION_VARIANTS variants are kept, apart from the frame shapes.
+window in 15-65% less time but costs 0.1-0.37 s, what 20-90 windows save: compiling every
+variant on first sight cost 35-80% more CPU on real clips (BENCHMARKS.md, "Region windows
+on static compiles"). So a variant is compiled in the background, one at a time, only
+once the dynamic compile has served it REGION_COMPILE_PX window pixels; until then, and
+while it compiles, the dynamic compile serves it. The last MAX_REGION_VARIANTS variants
+(at most MAX_REGION_PX of windows) are kept, apart from the frame shapes.
 
 Precision is float32 by default. OpenVINO's own default on CPUs with bfloat16 units is
 bfloat16, which differs from the float network by up to 0.04 per pixel: an output we did
