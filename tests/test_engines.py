@@ -243,3 +243,4 @@ def test_openvino_region_variants_earn_their_compile_and_stay_bounded(preset_mod
     regions()
     # Two variants kept: the least recently used one went, and runs dynamic again.
     assert s.engine.region_windows == {"static": 2, "dynamic": 1}
+    s.close()  # that window started its compile again: leave nothing running
