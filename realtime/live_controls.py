@@ -24,6 +24,7 @@ from realtime.frame import (
     FrameProcessor,
     StyleBank,
     close_processor,
+    processor_summary,
     warm_up_processor,
 )
 from realtime.sources.base import Source
@@ -222,6 +223,10 @@ class ControlledProcessor:
 
     def warm_up(self) -> None:
         warm_up_processor(self.inner)
+
+    def summary(self) -> dict[str, Any]:
+        """The inner processor's figures (--json: `--changed`'s share and refreshes)."""
+        return processor_summary(self.inner)
 
     def close(self) -> None:
         close_processor(self.inner)

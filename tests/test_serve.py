@@ -664,3 +664,22 @@ def test_a_new_viewer_starts_at_the_newest_frame_not_an_old_jpeg(served):
 
     got = run(go())
     assert got[..., 2].mean() > 200 and got[..., 0].mean() < 50  # the blue one, not red
+
+
+def test_the_served_processor_passes_on_its_inner_figures(served):
+    # serve --json and the status page report --changed's share and refreshes
+    from realtime.frame import processor_summary
+
+    class Counting:
+        def __call__(self, image):
+            return image
+
+        def summary(self):
+            return {"changed_share": 0.25, "refreshes": 2}
+
+    s = served()
+    assert processor_summary(ControlledProcessor(Counting(), s.controls)) == {
+        "changed_share": 0.25,
+        "refreshes": 2,
+    }
+    assert processor_summary(ControlledProcessor(invert, s.controls)) == {}
