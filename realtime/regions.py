@@ -19,8 +19,8 @@ re-stylized only where it changed, at full working size, without a visible seam.
    explains it, and it is younger than ``refresh_age`` frames (a rolling refresh, so no
    region stays stale). Flat areas where the flow fails do not count (a warp is harmless
    there), nor do specks. The mask is grown by ``grow`` px (the network restyles what is
-   that close to a change too: 4 px left 1.5x the error of frame-by-frame output around a
-   waving hand, 24 px 1.4x), snapped to tiles and covered by a few merged boxes;
+   that close to a change too: 4 px left 1.9x the error of frame-by-frame `--temporal`
+   output on the still test scene, 24 px 1.4x), snapped to tiles and covered by a few merged boxes;
 4. stylizes those boxes with the anchor's statistics (with the default 64 px margin the
    box interiors are exactly what a full frame would give) and pastes them with feathered
    seams;
