@@ -429,7 +429,9 @@ class ChangeDrivenProcessor(ForwardsControls):
             if self.temporal > 0:
                 prev_warped = warp(self._prev_out, flow, cv2.INTER_CUBIC)
             if self._fresh is not None or self.background:
-                carried = warp(self._prev_target, flow, cv2.INTER_CUBIC)
+                # unfiltered last frame (a still scene, or no filter): one warp serves both
+                same = self._prev_target is self._prev_out and prev_warped is not None
+                carried = prev_warped if same else warp(self._prev_target, flow, cv2.INTER_CUBIC)
             if self._fresh is not None:
                 self._fresh = warp(self._fresh, flow) * to_prev.reliable_at(w, h)
                 self._age = warp(self._age, flow, cv2.INTER_NEAREST) + 1
